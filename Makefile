@@ -1,0 +1,38 @@
+# Each target creates or refreshes .venv itself: a fresh machine needs only Python 3.11 and make.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+WORKDIR ?= runs/demo
+
+.PHONY: demo test test-slow lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+$(VENV)/.bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $(VENV)/.bench
+
+demo: $(STAMP)
+	$(BIN)/python -m experiments.compare --workdir $(WORKDIR) --budget quick
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+
+lint: $(STAMP)
+	$(BIN)/ruff check genjax experiments tests
+
+bench: $(VENV)/.bench
+	$(BIN)/python -m experiments.benchmarks.all
+
+clean:
+	rm -rf $(VENV) .pytest_cache
