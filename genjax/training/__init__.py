@@ -1,0 +1,22 @@
+"""Training engine: train state, the one step body, its compilation (jit | pmap | shard),
+orbax checkpoints and the ``fit`` loop. Knows the ``Model`` contract and no family."""
+
+from genjax.training.checkpoint import Checkpointer, CheckpointError, ConfigMismatchError
+from genjax.training.loop import NonFiniteError, fit
+from genjax.training.parallel import compile_step, replicate, unreplicate
+from genjax.training.step import make_train_step
+from genjax.training.train_state import TrainState, create_train_state
+
+__all__ = [
+    "TrainState",
+    "create_train_state",
+    "make_train_step",
+    "compile_step",
+    "replicate",
+    "unreplicate",
+    "fit",
+    "Checkpointer",
+    "CheckpointError",
+    "ConfigMismatchError",
+    "NonFiniteError",
+]

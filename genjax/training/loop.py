@@ -1,0 +1,221 @@
+"""``fit``: the only Python training loop, with checkpoints, resumption, logs and a NaN guard."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import jax
+import numpy as np
+
+from genjax.base import Model
+from genjax.training.checkpoint import Checkpointer, ConfigMismatchError, config_differences
+from genjax.training.logging import MetricWriter
+from genjax.training.parallel import Mode, compile_step, replicate, unreplicate
+from genjax.training.step import GRAD_NORM_KEY, make_train_step
+from genjax.training.train_state import Optimizer, TrainState, create_train_state
+from genjax.typing import Batch, Metrics, PRNGKey
+
+__all__ = ["fit", "NonFiniteError", "PMAP_AXIS"]
+
+PMAP_AXIS = "batch"
+
+
+class NonFiniteError(FloatingPointError):
+    """Training produced a non-finite loss term or gradient; the message names the step."""
+
+
+def _describe_nonfinite(step: int, metrics: Mapping[str, float], model: Model) -> Optional[str]:
+    bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+    if not bad:
+        return None
+    terms = [k for k in bad if not k.startswith(GRAD_NORM_KEY)]
+    grads = [k[len(GRAD_NORM_KEY) + 1:] for k in bad if k.startswith(GRAD_NORM_KEY + "/")]
+    if model.update_order is not None:
+        order = list(dict.fromkeys(model.update_order))
+        grads = sorted(grads, key=order.index)
+        where = f"first params group with a non-finite gradient (update order {order}): {grads[0]!r}" if grads else ""
+    else:
+        where = f"params entries with non-finite gradients: {grads}" if grads else ""
+    if not where and GRAD_NORM_KEY in bad:
+        where = "the gradient is non-finite"
+    return f"non-finite values at step {step}: loss terms {terms}" + (f"; {where}" if where else "")
+
+
+def _gather(data: Callable[[int], Batch], step: int, steps_per_call: int, mode: Mode, n_devices: int) -> Batch:
+    """The batch (or stack of batches) for one compiled call starting at ``step``."""
+
+    def one(s):
+        batch = data(s)
+        if mode != "pmap":
+            return batch
+        out = {}
+        for k, v in batch.items():
+            v = np.asarray(v)
+            if v.shape[0] % n_devices:
+                raise ValueError(f"batch[{k!r}] has {v.shape[0]} examples, not divisible by {n_devices} devices")
+            out[k] = v.reshape((n_devices, v.shape[0] // n_devices) + v.shape[1:])
+        return out
+
+    if steps_per_call == 1:
+        return one(step)
+    batches = [one(step + j) for j in range(steps_per_call)]
+    axis = 1 if mode == "pmap" else 0
+    return {k: np.stack([np.asarray(b[k]) for b in batches], axis=axis) for k in batches[0]}
+
+
+def _to_host(state: TrainState, mode: Mode) -> TrainState:
+    """The checkpoint layout: unreplicated, except that under pmap the model state keeps its device
+    axis (persistent chains differ between devices, and a resumed run must get each one back)."""
+    if mode != "pmap":
+        return state
+    return unreplicate(state.replace(model_state=None)).replace(model_state=state.model_state)
+
+
+def _to_devices(state: TrainState, mode: Mode, n_devices: int) -> TrainState:
+    if mode == "jit":
+        return state
+    # Restored arrays are committed to one device; host copies let pmap / the mesh place them.
+    state = jax.device_get(state)
+    if mode == "shard":
+        return state
+    return replicate(state.replace(model_state=None), jax.local_devices()[:n_devices]).replace(
+        model_state=state.model_state
+    )
+
+
+def fit(
+    model: Model,
+    optimizer: Optimizer,
+    data: Callable[[int], Batch],
+    *,
+    key: PRNGKey,
+    num_steps: int,
+    workdir: Optional[str] = None,
+    init_batch: Optional[Batch] = None,
+    ema_decay: Optional[float] = None,
+    mode: Mode = "jit",
+    steps_per_call: int = 1,
+    devices: Optional[Sequence[jax.Device]] = None,
+    log_every: int = 50,
+    checkpoint_every: int = 1000,
+    keep: int = 3,
+    config: Optional[Mapping[str, Any]] = None,
+    eval_fn: Optional[Callable[[TrainState], Metrics]] = None,
+    eval_every: int = 0,
+    progress: bool = True,
+) -> TrainState:
+    """Trains ``model`` for ``num_steps`` steps, resuming from ``workdir`` when it has a checkpoint.
+
+    Step ``s`` uses the batch ``data(s)`` and the key ``fold_in(train_key, s)``, so a resumed run
+    repeats an uninterrupted one exactly: the data position and the randomness are functions of the
+    step, restored with the params, optimizer state, EMA and model state.
+
+    Args:
+      model: the family's ``Model``.
+      optimizer: one optax transformation, or ``{group: transformation}``.
+      data: ``step -> batch``, deterministic (``genjax.data.batching.epoch_batches``); under
+        ``pmap`` and ``shard`` it returns the global batch of this process.
+      key: the run's PRNG key (split into the init key and the base step key).
+      num_steps: the total number of steps of the run (not of this call).
+      workdir: where ``checkpoints/``, ``metrics.jsonl`` and ``tensorboard/`` go; ``None`` keeps
+        everything in memory.
+      init_batch: the batch given to ``model.init`` (default ``data(0)``).
+      ema_decay: keep an EMA of the params with this decay.
+      mode: ``'jit'``, ``'pmap'`` or ``'shard'`` (see ``genjax.training.compile_step``).
+      steps_per_call: steps scanned in one compiled call; must divide ``num_steps``,
+        ``log_every`` and ``checkpoint_every``.
+      devices: devices for pmap / shard (default: all local devices).
+      log_every: write metrics every this many steps.
+      checkpoint_every: save every this many steps (and at the end).
+      keep: checkpoints kept.
+      config: the run's config, saved with each checkpoint; resuming with a config that differs in a
+        key outside ``genjax.training.checkpoint.RESUMABLE_KEYS`` raises ``ConfigMismatchError``.
+      eval_fn: ``state -> metrics`` run every ``eval_every`` steps (e.g. mode coverage), logged
+        with the training metrics under ``eval/``.
+      eval_every: 0 disables ``eval_fn``.
+      progress: show a tqdm bar with the loss and steps per second.
+
+    Returns:
+      The final state in checkpoint layout (unreplicated; under pmap the model state keeps its
+      leading device axis).
+
+    Raises:
+      NonFiniteError: a loss term or gradient became non-finite; the message names the step, the
+        loss terms and the params group. The last checkpoint written before it stays valid.
+      ConfigMismatchError: resuming with an incompatible config (the message names the keys).
+      CheckpointError: the latest checkpoint is damaged or of another structure.
+    """
+    for name, every in (("log_every", log_every), ("checkpoint_every", checkpoint_every), ("num_steps", num_steps)):
+        if every % steps_per_call:
+            raise ValueError(f"{name}={every} must be a multiple of steps_per_call={steps_per_call}")
+    devices = list(devices) if devices is not None else jax.local_devices()
+    n_devices = len(devices) if mode in ("pmap", "shard") else 1
+    init_key, step_key = jax.random.split(key)
+    state = create_train_state(
+        model, optimizer, init_key, init_batch if init_batch is not None else data(0), ema_decay=ema_decay
+    )
+    if mode == "pmap":
+        state = state.replace(
+            model_state=jax.tree.map(lambda x: np.broadcast_to(x, (n_devices,) + np.shape(x)), state.model_state)
+        )
+    meta = {"config": dict(config or {}), "mode": mode, "num_devices": n_devices}
+    checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=keep) if workdir else None
+    if checkpointer is not None and checkpointer.latest_step() is not None:
+        saved = checkpointer.restore_meta(checkpointer.latest_step())
+        diffs = config_differences(saved.get("config", {}), meta["config"])
+        for k in ("mode", "num_devices"):
+            if saved.get(k) != meta[k] and (k == "mode" or mode == "pmap"):
+                diffs.append(k)
+        if diffs:
+            raise ConfigMismatchError(
+                f"cannot resume {workdir}: the config differs from the checkpointed run in {diffs} "
+                "(these change shapes or the objective); use a new workdir or the original values"
+            )
+        state, _ = checkpointer.restore(state)
+    state = _to_devices(state, mode, n_devices)
+
+    step_fn = make_train_step(
+        model, optimizer, ema_decay=ema_decay, axis_name=PMAP_AXIS if mode == "pmap" else None
+    )
+    compiled = compile_step(step_fn, mode, steps_per_call=steps_per_call, devices=devices[:n_devices])
+    step = int(np.asarray(jax.device_get(state.step)).reshape(-1)[0])
+    writer = MetricWriter(workdir)
+    from tqdm.auto import tqdm  # progress bars only when training, not at import
+
+    bar = tqdm(total=num_steps, initial=step, disable=not progress, dynamic_ncols=True)
+    window_start, window_steps = time.perf_counter(), 0
+    try:
+        while step < num_steps:
+            batch = _gather(data, step, steps_per_call, mode, n_devices)
+            state, metrics = compiled(state, batch, step_key)
+            host = jax.device_get(metrics)
+            if mode == "pmap":
+                host = {k: v[0] for k, v in host.items()}
+            rows = [{k: float(np.reshape(v, -1)[j]) for k, v in host.items()} for j in range(steps_per_call)]
+            for j, row in enumerate(rows):
+                problem = _describe_nonfinite(step + j + 1, row, model)
+                if problem:
+                    raise NonFiniteError(problem)
+            step += steps_per_call
+            window_steps += steps_per_call
+            bar.update(steps_per_call)
+            row = rows[-1]
+            if step % log_every == 0 or step == num_steps:
+                elapsed = time.perf_counter() - window_start
+                row["steps_per_sec"] = window_steps / max(elapsed, 1e-9)
+                window_start, window_steps = time.perf_counter(), 0
+                if eval_fn is not None and eval_every and step % eval_every == 0:
+                    row.update({f"eval/{k}": float(v) for k, v in eval_fn(_to_host(state, mode)).items()})
+                writer.write(step, row)
+                bar.set_postfix(loss=row.get("loss", next(iter(row.values()))), steps_s=f"{row['steps_per_sec']:.1f}")
+            if checkpointer is not None and (step % checkpoint_every == 0 or step == num_steps):
+                checkpointer.save(_to_host(state, mode), meta)
+    finally:
+        bar.close()
+        writer.close()
+        if checkpointer is not None:
+            checkpointer.close()
+    return _to_host(state, mode)

@@ -1,0 +1,110 @@
+"""Compiling the one step body: ``jit`` on one device, ``pmap`` or sharded ``jit`` over many.
+
+The step body never knows how it is compiled (DESIGN.md, "Train step"); this module is the only
+place that does. ``jax.pmap`` is in maintenance mode, so the sharded-``jit`` mode (a ``Mesh`` over
+the local devices, the batch sharded on its leading axis, the state replicated) is offered from the
+same body and is the recommended data-parallel mode on new JAX.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from genjax.training.step import StepFn
+from genjax.training.train_state import TrainState
+
+__all__ = ["compile_step", "replicate", "unreplicate", "Mode", "DATA_AXIS"]
+
+Mode = Literal["jit", "pmap", "shard"]
+DATA_AXIS = "data"
+
+
+def _scan_steps(step: StepFn) -> StepFn:
+    """Runs several steps per call over a leading ``[steps, ...]`` batch axis (one dispatch)."""
+
+    def many(state, batches, key):
+        return jax.lax.scan(lambda s, b: step(s, b, key), state, batches)
+
+    many.axis_name = step.axis_name
+    return many
+
+
+def compile_step(
+    step: StepFn,
+    mode: Mode = "jit",
+    *,
+    steps_per_call: int = 1,
+    devices: Optional[Sequence[jax.Device]] = None,
+    donate: bool = True,
+):
+    """Compiles a step from :func:`genjax.training.make_train_step` once.
+
+    Modes and the layouts they expect:
+      * ``'jit'``: state as is, batch ``[B, ...]``.
+      * ``'pmap'``: the step must be built with ``axis_name``; state replicated with a leading device
+        axis (:func:`replicate`), batch ``[devices, B / devices, ...]`` (``genjax.data.batching.shard``).
+      * ``'shard'``: the step must be built without ``axis_name``; state as is (it is replicated on
+        the mesh), global batch ``[B, ...]`` with ``B`` divisible by the number of devices. The result
+        equals ``'jit'`` on the same global batch up to float reduction order.
+
+    With ``steps_per_call = S > 1`` every batch array gains a leading ``[S]`` axis (after the device
+    axis under pmap) and the metrics come back stacked ``[S]``.
+
+    Args:
+      step: the step body.
+      mode: ``'jit' | 'pmap' | 'shard'``.
+      steps_per_call: steps scanned inside one compiled call.
+      devices: devices for pmap/shard; defaults to all local devices.
+      donate: donate the input state's buffers (the caller must not reuse the state passed in).
+
+    Returns:
+      ``compiled(state, batch, key) -> (state, metrics)``.
+
+    Raises:
+      ValueError: for an unknown mode or a step built for another mode.
+    """
+    if steps_per_call < 1:
+        raise ValueError(f"steps_per_call must be >= 1, got {steps_per_call}")
+    axis_name = step.axis_name
+    body = _scan_steps(step) if steps_per_call > 1 else step
+    donate_argnums = (0,) if donate else ()
+    if mode == "jit":
+        if axis_name is not None:
+            raise ValueError(f"mode 'jit' needs a step built with axis_name=None, got {axis_name!r}")
+        return jax.jit(body, donate_argnums=donate_argnums)
+    if mode == "pmap":
+        if axis_name is None:
+            raise ValueError("mode 'pmap' needs a step built with make_train_step(..., axis_name='batch')")
+        return jax.pmap(
+            body, axis_name=axis_name, in_axes=(0, 0, None), devices=devices, donate_argnums=donate_argnums
+        )
+    if mode == "shard":
+        if axis_name is not None:
+            raise ValueError(f"mode 'shard' needs a step built with axis_name=None, got {axis_name!r}")
+        mesh = Mesh(np.asarray(devices if devices is not None else jax.local_devices()), (DATA_AXIS,))
+        replicated = NamedSharding(mesh, PartitionSpec())
+        batch_axis = (None, DATA_AXIS) if steps_per_call > 1 else (DATA_AXIS,)
+        sharded = NamedSharding(mesh, PartitionSpec(*batch_axis))
+        return jax.jit(
+            body,
+            in_shardings=(replicated, sharded, replicated),
+            out_shardings=(replicated, replicated),
+            donate_argnums=donate_argnums,
+        )
+    raise ValueError(f"unknown mode {mode!r}; valid modes: 'jit', 'pmap', 'shard'")
+
+
+def replicate(state: TrainState, devices: Optional[Sequence[jax.Device]] = None) -> TrainState:
+    """Copies a state onto every device with a leading device axis (the pmap layout)."""
+    n = len(devices) if devices is not None else jax.local_device_count()
+    return jax.tree.map(lambda x: jnp.broadcast_to(x, (n,) + jnp.shape(x)), state)
+
+
+def unreplicate(tree: Any) -> Any:
+    """Takes device 0's copy of a pmap-replicated pytree."""
+    return jax.tree.map(lambda x: x[0], tree)
