@@ -1,0 +1,1 @@
+"""Experiments: configs, the CLI, the seven-family comparison and benchmarks."""

@@ -1,0 +1,1 @@
+"""Benchmarks: our code against a peer on identical work, in one process, as ratios."""

@@ -1,0 +1,199 @@
+"""The one benchmark harness: our code and a peer on identical work, in one process.
+
+Each side is set up (untimed), called once (reported apart as compile / warm-up time), then timed
+over ``repeats`` calls; the table gives the median with min..max, the throughput, the peak resident
+memory after that side ran, the model FLOP utilisation against a measured float32 matmul peak when
+the case states its FLOPs, and the ratio peer / ours (above 1: we are faster). Benchmarks never
+assert on time: they print a table and, as the last line, one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import importlib
+import json
+import platform
+import resource
+import statistics
+import sys
+import time
+from typing import Any, Callable, Optional, Sequence
+
+import jax
+import numpy as np
+
+__all__ = ["Case", "Timing", "time_fn", "matmul_peak_flops", "run_cases", "main", "blas_info", "family_cases"]
+
+
+@dataclasses.dataclass
+class Case:
+    """One comparison row.
+
+    Attributes:
+      name: the row label (what is measured and at which size).
+      work: units of work done by one call of the timed function.
+      unit: the name of those units ('steps', 'images', 'chain-steps', ...).
+      ours: untimed set-up returning the zero-argument callable to time (genjax side).
+      peer: the same for the peer, or ``None``.
+      peer_name: e.g. 'pytorch-eager', 'sklearn', 'numpy'.
+      flops: model FLOPs of one call, for utilisation against the matmul peak.
+      quick_ok: whether our side runs under ``--quick`` (``make test`` runs every quick case).
+    """
+
+    name: str
+    work: float
+    unit: str
+    ours: Callable[[], Callable[[], Any]]
+    peer: Optional[Callable[[], Callable[[], Any]]] = None
+    peer_name: str = ""
+    flops: Optional[float] = None
+    quick_ok: bool = True
+
+
+@dataclasses.dataclass
+class Timing:
+    first_s: float
+    median_s: float
+    min_s: float
+    max_s: float
+    peak_rss_mb: float
+
+
+def _block(out: Any) -> None:
+    for leaf in jax.tree.leaves(out):
+        if isinstance(leaf, jax.Array):
+            leaf.block_until_ready()
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def time_fn(setup: Callable[[], Callable[[], Any]], repeats: int) -> Timing:
+    """Sets up, runs once (compile / warm-up, timed apart), then times ``repeats`` calls."""
+    fn = setup()
+    t0 = time.perf_counter()
+    _block(fn())
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        gc.collect()
+        t0 = time.perf_counter()
+        _block(fn())
+        times.append(time.perf_counter() - t0)
+    return Timing(first, statistics.median(times), min(times), max(times), _peak_rss_mb())
+
+
+def matmul_peak_flops(n: int = 1024, repeats: int = 5) -> float:
+    """Measured float32 matmul throughput of this machine through XLA (FLOP/s), the MFU reference."""
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), np.float32)
+    f = jax.jit(lambda x: x @ x)
+    f(a).block_until_ready()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        f(a).block_until_ready()
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * n**3 / best
+
+
+def blas_info() -> list[dict]:
+    """The BLAS kernels numpy / scikit-learn peers run on (threadpoolctl), for the report."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return [{"note": "threadpoolctl not installed"}]
+    return [
+        {k: d.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
+        for d in threadpool_info()
+    ]
+
+
+def run_cases(cases: Sequence[Case], *, quick: bool = False, repeats: int = 5, title: str = "") -> list[dict]:
+    """Times every case (ours, then the peer unless ``quick``), prints the table and the JSON line."""
+    peak = None if quick else matmul_peak_flops()
+    rows = []
+    for case in cases:
+        if quick and not case.quick_ok:
+            continue
+        ours = time_fn(case.ours, 1 if quick else repeats)
+        row: dict[str, Any] = {
+            "case": case.name,
+            "unit": case.unit,
+            "ours_first_s": ours.first_s,
+            "ours_median_s": ours.median_s,
+            "ours_min_s": ours.min_s,
+            "ours_max_s": ours.max_s,
+            "ours_per_s": case.work / ours.median_s,
+            "ours_peak_rss_mb": ours.peak_rss_mb,
+        }
+        if case.flops and peak:
+            row["ours_mfu"] = case.flops / ours.median_s / peak
+        if case.peer is not None and not quick:
+            peer = time_fn(case.peer, repeats)
+            row.update(
+                peer=case.peer_name,
+                peer_first_s=peer.first_s,
+                peer_median_s=peer.median_s,
+                peer_min_s=peer.min_s,
+                peer_max_s=peer.max_s,
+                peer_per_s=case.work / peer.median_s,
+                peer_peak_rss_mb=peer.peak_rss_mb,
+                ratio_peer_over_ours=peer.median_s / ours.median_s,
+            )
+            if case.flops and peak:
+                row["peer_mfu"] = case.flops / peer.median_s / peak
+        rows.append(row)
+        _print_row(row)
+    summary = {
+        "benchmark": title,
+        "quick": quick,
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in jax.devices()],
+        "machine": platform.processor() or platform.machine(),
+        "matmul_peak_gflops": None if peak is None else peak / 1e9,
+        "blas": blas_info(),
+        "rows": rows,
+    }
+    print(json.dumps(summary))
+    return rows
+
+
+def _fmt_s(row: dict, side: str) -> str:
+    return (
+        f"{row[side + '_median_s'] * 1e3:9.2f} ms ({row[side + '_min_s'] * 1e3:.2f}..{row[side + '_max_s'] * 1e3:.2f})"
+        f" first {row[side + '_first_s']:.2f}s"
+    )
+
+
+def _print_row(row: dict) -> None:
+    line = f"{row['case']:<48} ours {_fmt_s(row, 'ours')} {row['ours_per_s']:10.1f} {row['unit']}/s"
+    if "ours_mfu" in row:
+        line += f" mfu {row['ours_mfu']:.1%}"
+    print(line, file=sys.stdout)
+    if "peer" in row:
+        line = f"{'':<48} {row['peer']:<4} {_fmt_s(row, 'peer')} {row['peer_per_s']:10.1f} {row['unit']}/s"
+        if "peer_mfu" in row:
+            line += f" mfu {row['peer_mfu']:.1%}"
+        print(line + f"  ratio peer/ours {row['ratio_peer_over_ours']:.2f}x", file=sys.stdout)
+    sys.stdout.flush()
+
+
+def main(cases_fn: Callable[[bool], Sequence[Case]], argv: Optional[Sequence[str]] = None, *, title: str = "") -> list[dict]:
+    """Command line of every benchmark script: ``--quick`` (ours only, tiny) and ``--repeats``."""
+    parser = argparse.ArgumentParser(description=title)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, our side only (run by make test)")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    return run_cases(cases_fn(args.quick), quick=args.quick, repeats=args.repeats, title=title)
+
+
+def family_cases(families: Sequence[str], kind: str, quick: bool) -> list[Case]:
+    """Collects ``<kind>_cases(quick)`` from ``experiments.benchmarks.cases.<family>`` modules."""
+    out: list[Case] = []
+    for family in families:
+        module = importlib.import_module(f"experiments.benchmarks.cases.{family}")
+        out.extend(getattr(module, f"{kind}_cases")(quick))
+    return out
