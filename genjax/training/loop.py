@@ -44,6 +44,23 @@ def _describe_nonfinite(step: int, metrics: Mapping[str, float], model: Model) -
     return f"non-finite values at step {step}: loss terms {terms}" + (f"; {where}" if where else "")
 
 
+def _check_window(
+    pending: list[tuple[int, Metrics]], steps_per_call: int, mode: Mode, model: Model
+) -> dict[str, float]:
+    """Fetches the metrics of the calls since the last boundary, raises at the first non-finite
+    step, and returns the last step's metrics as floats."""
+    row: dict[str, float] = {}
+    for first_step, metrics in jax.device_get(pending):
+        if mode == "pmap":
+            metrics = {k: v[0] for k, v in metrics.items()}
+        for j in range(steps_per_call):
+            row = {k: float(np.reshape(v, -1)[j]) for k, v in metrics.items()}
+            problem = _describe_nonfinite(first_step + j + 1, row, model)
+            if problem:
+                raise NonFiniteError(problem)
+    return row
+
+
 def _gather(data: Callable[[int], Batch], step: int, steps_per_call: int, mode: Mode, n_devices: int) -> Batch:
     """The batch (or stack of batches) for one compiled call starting at ``step``."""
 
@@ -187,23 +204,30 @@ def fit(
 
     bar = tqdm(total=num_steps, initial=step, disable=not progress, dynamic_ncols=True)
     window_start, window_steps = time.perf_counter(), 0
+    # Metrics stay on the device until a log or checkpoint boundary, so steps are dispatched without
+    # a host round trip each; the boundary then checks every step of the window in order, names the
+    # first non-finite one, and nothing after it is ever checkpointed.
+    pending: list[tuple[int, Metrics]] = []
+    # XLA's CPU collectives can deadlock when two multi-device executions overlap on the host thread
+    # pool (seen with 4 forced host devices), so on CPU a data-parallel call waits for the previous one.
+    serialize = n_devices > 1 and devices[0].platform == "cpu"
     try:
         while step < num_steps:
             batch = _gather(data, step, steps_per_call, mode, n_devices)
             state, metrics = compiled(state, batch, step_key)
-            host = jax.device_get(metrics)
-            if mode == "pmap":
-                host = {k: v[0] for k, v in host.items()}
-            rows = [{k: float(np.reshape(v, -1)[j]) for k, v in host.items()} for j in range(steps_per_call)]
-            for j, row in enumerate(rows):
-                problem = _describe_nonfinite(step + j + 1, row, model)
-                if problem:
-                    raise NonFiniteError(problem)
+            if serialize:
+                jax.block_until_ready(state.step)
+            pending.append((step, metrics))
             step += steps_per_call
             window_steps += steps_per_call
             bar.update(steps_per_call)
-            row = rows[-1]
-            if step % log_every == 0 or step == num_steps:
+            log_now = step % log_every == 0 or step == num_steps
+            save_now = checkpointer is not None and (step % checkpoint_every == 0 or step == num_steps)
+            if not (log_now or save_now):
+                continue
+            row = _check_window(pending, steps_per_call, mode, model)
+            pending = []
+            if log_now:
                 elapsed = time.perf_counter() - window_start
                 row["steps_per_sec"] = window_steps / max(elapsed, 1e-9)
                 window_start, window_steps = time.perf_counter(), 0
@@ -211,7 +235,7 @@ def fit(
                     row.update({f"eval/{k}": float(v) for k, v in eval_fn(_to_host(state, mode)).items()})
                 writer.write(step, row)
                 bar.set_postfix(loss=row.get("loss", next(iter(row.values()))), steps_s=f"{row['steps_per_sec']:.1f}")
-            if checkpointer is not None and (step % checkpoint_every == 0 or step == num_steps):
+            if save_now:
                 checkpointer.save(_to_host(state, mode), meta)
     finally:
         bar.close()
