@@ -184,10 +184,15 @@ def conditionals(params: Params, visible: str = "bernoulli") -> tuple[gibbs.Cond
 
 
 def _run_visible_chains(
-    key: PRNGKey, params: Params, v0: Array, num_steps: int, visible: str
+    key: PRNGKey, params: Params, v0: Array, num_steps: int, visible: str, *, per_chain_keys: bool = True
 ) -> Array:
+    """Gibbs sweeps of the chains ``v0 [C, D]``. With ``per_chain_keys`` each chain has its own key
+    (``run_chains``, reproducible when the chains are split between devices); otherwise one key per
+    sweep draws the whole batched block at once, which saves the per-chain key splitting inside a
+    training step."""
     h0 = jnp.zeros(v0.shape[:-1] + (params["b_h"].shape[0],), v0.dtype)
-    (v, _), _ = gibbs.run_chains(key, (v0, h0), conditionals(params, visible), num_steps)
+    run = gibbs.run_chains if per_chain_keys else gibbs.run_chain
+    (v, _), _ = run(key, (v0, h0), conditionals(params, visible), num_steps)
     return v
 
 
@@ -205,11 +210,15 @@ def pseudo_log_likelihood(key: PRNGKey, params: Params, v: Array) -> Array:
     Returns:
       float32 [B], nats.
     """
+    return _pseudo_log_likelihood(key, params, v, free_energy(params, v))
+
+
+def _pseudo_log_likelihood(key: PRNGKey, params: Params, v: Array, free_energy_v: Array) -> Array:
     num_visible = v.shape[-1]
     idx = jax.random.randint(key, v.shape[:-1], 0, num_visible)
     flip = jax.nn.one_hot(idx, num_visible, dtype=v.dtype)
     v_flip = v + flip - 2.0 * v * flip
-    return num_visible * jax.nn.log_sigmoid(free_energy(params, v_flip) - free_energy(params, v))
+    return num_visible * jax.nn.log_sigmoid(free_energy(params, v_flip) - free_energy_v)
 
 
 def reconstruction_error(params: Params, v: Array, visible: str = "bernoulli") -> Array:
@@ -327,14 +336,16 @@ def make_rbm(config: RBMConfig) -> Model:
         v = _flatten(batch, config)
         k_neg, k_pll = jax.random.split(key)
         v0 = state["chains"] if config.persistent else v
-        v_neg = jax.lax.stop_gradient(
-            _run_visible_chains(k_neg, jax.lax.stop_gradient(params), v0, config.cd_steps, visible)
-        )
-        value = cd_surrogate(free_energy(params, v, visible), free_energy(params, v_neg, visible))
         frozen = jax.lax.stop_gradient(params)
+        v_neg = jax.lax.stop_gradient(
+            _run_visible_chains(k_neg, frozen, v0, config.cd_steps, visible, per_chain_keys=False)
+        )
+        fe_data = free_energy(params, v, visible)
+        value = cd_surrogate(fe_data, free_energy(params, v_neg, visible))
         metrics = {"recon_error": jnp.mean(reconstruction_error(frozen, v, visible))}
         if visible == "bernoulli":
-            metrics["pseudo_log_likelihood"] = jnp.mean(pseudo_log_likelihood(k_pll, frozen, v))
+            pll = _pseudo_log_likelihood(k_pll, frozen, v, jax.lax.stop_gradient(fe_data))
+            metrics["pseudo_log_likelihood"] = jnp.mean(pll)
         new_state = {**state, "chains": v_neg} if config.persistent else state
         return value, (metrics, new_state)
 

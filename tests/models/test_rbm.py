@@ -146,7 +146,9 @@ def test_training_through_the_common_step_lowers_the_exact_kl(persistent):
     data, p_target = _mixture_data()
     config = rbm.RBMConfig(image_shape=(2, 3, 1), num_hidden=H, persistent=persistent, num_chains=64, cd_steps=1)
     model = rbm.make_rbm(config)
-    optimizer = optax.chain(optax.add_decayed_weights(1e-4), optax.sgd(0.1, momentum=0.5))
+    # A decaying learning rate: with a constant one, PCD's chains stop mixing as the weights grow and
+    # the fit oscillates (measured KL 0.02 .. 1.0 between steps 200 and 800).
+    optimizer = optax.chain(optax.add_decayed_weights(1e-4), optax.sgd(optax.linear_schedule(0.1, 0.0, 400), momentum=0.5))
     batches = lambda s: {"image": jnp.asarray(data[(s % 64) * 64:(s % 64 + 1) * 64])}
     state = training.create_train_state(model, optimizer, jax.random.PRNGKey(0), batches(0))
     kl0 = _kl(p_target, state.params)
@@ -155,8 +157,8 @@ def test_training_through_the_common_step_lowers_the_exact_kl(persistent):
     for s in range(400):
         state, metrics = step(state, batches(s), key)
     kl1 = _kl(p_target, state.params)
-    # Measured: KL from ~1.5 nats at the start to ~0.17 (PCD) or less (CD-1) after 400 steps.
-    assert kl0 > 1.0 and kl1 < 0.2 * kl0, (kl0, kl1)
+    # Measured: KL from 1.5 nats at the start to 0.04 (PCD) and 0.07 (CD-1) after 400 steps.
+    assert kl0 > 1.0 and kl1 < 0.1 * kl0, (kl0, kl1)
     assert np.isfinite(float(metrics["pseudo_log_likelihood"])) and float(metrics["recon_error"]) > 0
     if persistent:
         chex.assert_shape(state.model_state["chains"], (64, D))
