@@ -51,7 +51,9 @@ def _ours_gibbs(d: int, h: int, sweeps: int, chains: int) -> Callable[[], Callab
         params = jax.tree.map(jnp.asarray, _weights(d, h))
         v0 = gibbs.noise_init(jax.random.PRNGKey(1), chains, (d,))
         layers = (v0, jnp.zeros((chains, h), jnp.float32))
-        run = jax.jit(lambda key, layers: gibbs.run_chains(key, layers, rbm.conditionals(params), sweeps)[0])
+        run = jax.jit(
+            lambda key, layers: gibbs.run_chains(key, layers, rbm.conditionals(params), sweeps)[0]
+        )
         key = jax.random.PRNGKey(0)
         return lambda: run(key, layers)
 
@@ -62,7 +64,9 @@ def _sklearn_rbm(p: dict, batch_size: int = 10):
     from sklearn.neural_network import BernoulliRBM
 
     d, h = p["W"].shape
-    model = BernoulliRBM(n_components=h, learning_rate=LR, batch_size=batch_size, n_iter=EPOCHS, random_state=0)
+    model = BernoulliRBM(
+        n_components=h, learning_rate=LR, batch_size=batch_size, n_iter=EPOCHS, random_state=0
+    )
     model.components_ = p["W"].T.astype(np.float64)
     model.intercept_hidden_ = p["b_h"].astype(np.float64)
     model.intercept_visible_ = p["b_v"].astype(np.float64)
@@ -108,7 +112,8 @@ def _numpy_gibbs(d: int, h: int, sweeps: int, chains: int):
 
 
 def binary_digits(n: int = 1700) -> np.ndarray:
-    """The first ``n`` scikit-learn digits, binarized at half intensity: float32 [n, 8, 8, 1] in {0, 1}."""
+    """The first ``n`` scikit-learn digits binarized at half intensity: float32 [n, 8, 8, 1] in
+    {0, 1}."""
     from sklearn.datasets import load_digits
 
     x = load_digits().images[:n]
@@ -116,22 +121,29 @@ def binary_digits(n: int = 1700) -> np.ndarray:
 
 
 def _pcd_model(batch: int):
-    config = rbm.RBMConfig(image_shape=(8, 8, 1), num_hidden=HIDDEN, persistent=True, num_chains=batch, cd_steps=1)
+    config = rbm.RBMConfig(
+        image_shape=(8, 8, 1), num_hidden=HIDDEN, persistent=True, num_chains=batch, cd_steps=1
+    )
     return rbm.make_rbm(config)
 
 
 def train_ours(data: np.ndarray, batch: int, epochs: int = EPOCHS, seed: int = 0):
-    """PCD-1 with plain SGD (learning rate 0.05), one compiled call per epoch; returns the final TrainState
+    """PCD-1 with plain SGD (learning rate 0.05), one compiled call per epoch; returns the final
+    TrainState
     and a zero-argument function that repeats the whole run."""
     model = _pcd_model(batch)
     optimizer = optax.sgd(LR)
     steps = data.shape[0] // batch
     stacked = {"image": jnp.asarray(data[: steps * batch].reshape(steps, batch, *data.shape[1:]))}
-    epoch = training.compile_step(training.make_train_step(model, optimizer), "jit", steps_per_call=steps)
+    epoch = training.compile_step(
+        training.make_train_step(model, optimizer), "jit", steps_per_call=steps
+    )
     key = jax.random.PRNGKey(seed)
 
     def run():
-        state = training.create_train_state(model, optimizer, jax.random.PRNGKey(seed), {"image": stacked["image"][0]})
+        state = training.create_train_state(
+            model, optimizer, jax.random.PRNGKey(seed), {"image": stacked["image"][0]}
+        )
         for _ in range(epochs):
             state, _ = epoch(state, stacked, key)
         return state
@@ -166,10 +178,18 @@ def pseudo_likelihoods(data: np.ndarray, batch: int) -> dict:
 
     x = data.reshape(data.shape[0], -1)
     state = train_ours(data, batch)()
-    ours = float(jnp.mean(rbm.pseudo_log_likelihood(jax.random.PRNGKey(7), state.params, jnp.asarray(x))))
-    peer = BernoulliRBM(n_components=HIDDEN, learning_rate=LR, batch_size=batch, n_iter=EPOCHS, random_state=0)
+    ours = float(
+        jnp.mean(rbm.pseudo_log_likelihood(jax.random.PRNGKey(7), state.params, jnp.asarray(x)))
+    )
+    peer = BernoulliRBM(
+        n_components=HIDDEN, learning_rate=LR, batch_size=batch, n_iter=EPOCHS, random_state=0
+    )
     peer.fit(x.astype(np.float64))
-    return {"batch": batch, "ours_pll": ours, "sklearn_pll": float(np.mean(peer.score_samples(x.astype(np.float64))))}
+    return {
+        "batch": batch,
+        "ours_pll": ours,
+        "sklearn_pll": float(np.mean(peer.score_samples(x.astype(np.float64)))),
+    }
 
 
 def cases(quick: bool) -> list[harness.Case]:
@@ -177,22 +197,41 @@ def cases(quick: bool) -> list[harness.Case]:
         d, h, sweeps, chains = 16, 8, 10, 16
         data = binary_digits(100)
         return [
-            harness.Case(f"gibbs {d}x{h} C={chains} x{sweeps}", chains * sweeps, "chain-steps", _ours_gibbs(d, h, sweeps, chains)),
-            harness.Case("pcd-1 digits b10 1 epoch", data.shape[0], "examples", _ours_pcd(data, 10, 1)),
+            harness.Case(
+                f"gibbs {d}x{h} C={chains} x{sweeps}",
+                chains * sweeps,
+                "chain-steps",
+                _ours_gibbs(d, h, sweeps, chains),
+            ),
+            harness.Case(
+                "pcd-1 digits b10 1 epoch", data.shape[0], "examples", _ours_pcd(data, 10, 1)
+            ),
         ]
     out = []
     for d, h, sweeps in ((64, 256, 1000), (784, 500, 200)):
         work = CHAINS * sweeps
         name = f"gibbs {d}x{h} C={CHAINS} x{sweeps}"
         ours = _ours_gibbs(d, h, sweeps, CHAINS)
-        out.append(harness.Case(name, work, "chain-steps", ours, _sklearn_gibbs(d, h, sweeps, CHAINS), "sklearn"))
-        out.append(harness.Case(name, work, "chain-steps", ours, _numpy_gibbs(d, h, sweeps, CHAINS), "numpy"))
+        out.append(
+            harness.Case(
+                name, work, "chain-steps", ours, _sklearn_gibbs(d, h, sweeps, CHAINS), "sklearn"
+            )
+        )
+        out.append(
+            harness.Case(
+                name, work, "chain-steps", ours, _numpy_gibbs(d, h, sweeps, CHAINS), "numpy"
+            )
+        )
     data = binary_digits()
     for batch in (10, 100):
         out.append(
             harness.Case(
-                f"pcd-1 digits b{batch} {EPOCHS} epochs", EPOCHS * data.shape[0], "examples",
-                _ours_pcd(data, batch, EPOCHS), _sklearn_pcd(data, batch, EPOCHS), "sklearn",
+                f"pcd-1 digits b{batch} {EPOCHS} epochs",
+                EPOCHS * data.shape[0],
+                "examples",
+                _ours_pcd(data, batch, EPOCHS),
+                _sklearn_pcd(data, batch, EPOCHS),
+                "sklearn",
             )
         )
     return out
@@ -203,7 +242,11 @@ def main(argv=None):
     if "--quick" not in args:
         data = binary_digits()
         for batch in (10, 100):
-            print("pseudo-log-likelihood after PCD training:", pseudo_likelihoods(data, batch), flush=True)
+            print(
+                "pseudo-log-likelihood after PCD training:",
+                pseudo_likelihoods(data, batch),
+                flush=True,
+            )
     return harness.main(cases, args, title="gibbs")
 
 

@@ -3,22 +3,25 @@
 Layers ``x_0 = v in {0,1}^D`` and ``x_1 .. x_L`` binary hidden layers, each connected to its
 neighbours only:
 
-    E(x) = -sum_l b_l . x_l - sum_{l<L} x_l W_l x_{l+1},   params = {'W': [W_0 .. W_{L-1}], 'b': [b_0 .. b_L]}
+    E(x) = -sum_l b_l . x_l - sum_{l<L} x_l W_l x_{l+1},   params = {'W': [W_0 .. W_{L-1}], 'b':
+    [b_0 .. b_L]}
 
 with ``W_l: [n_l, n_{l+1}]``. Given its neighbours, layer ``l`` is independent Bernoulli with logits
-``b_l + x_{l-1} W_{l-1} + x_{l+1} W_l^T`` (:func:`layer_logits`), so odd layers are independent given
+``b_l + x_{l-1} W_{l-1} + x_{l+1} W_l^T`` (:func:`layer_logits`), so odd layers are independent
+given
 even ones and the other way round: block Gibbs alternates the two groups.
 
 Learning (the paper's algorithm 1): the data-dependent expectations come from mean-field
 ``q(h | v) = prod Bernoulli(mu)``, a damped fixed point of block-coordinate updates
-(:func:`mean_field`), the model expectations from persistent Gibbs chains kept in the model state. The
-surrogate ``cd_surrogate(E(v, mu), E(stop_gradient(chains)))`` has the gradient of the variational
-bound with the model term estimated by the chains (``E`` is linear in each layer, so ``E(v, mu)`` is
-the expected energy under ``q``). Greedy layer-wise pretraining uses RBMs with doubled inputs
-(bottom), doubled hidden units (top) or both (middle): :func:`make_pretraining_rbm`,
+(:func:`mean_field`), the model expectations from persistent Gibbs chains kept in the model state.
+The surrogate ``cd_surrogate(E(v, mu), E(stop_gradient(chains)))`` has the gradient of the
+variational bound with the model term estimated by the chains (``E`` is linear in each layer, so
+``E(v, mu)`` is the expected energy under ``q``). Greedy layer-wise pretraining uses RBMs with
+doubled inputs (bottom), doubled hidden units (top) or both (middle): :func:`make_pretraining_rbm`,
 :func:`propagate_up`, :func:`from_pretrained`.
 
-Likelihood: ``log p(v) >= ELBO(v) = -E(v, mu) + H(q) - log Z`` with ``log Z`` estimated by AIS over the
+Likelihood: ``log p(v) >= ELBO(v) = -E(v, mu) + H(q) - log Z`` with ``log Z`` estimated by AIS over
+  the
 odd layers, the even layers (including ``v``) summed out analytically (:func:`ais_log_z`).
 """
 
@@ -104,40 +107,46 @@ def _logit(p: Array, eps: float = 1e-3) -> Array:
     return jnp.log(p) - jnp.log1p(-p)
 
 
-def init_params(key: PRNGKey, sizes: Sequence[int], visible_mean: Optional[Array] = None, scale: float = 0.01) -> Params:
+def init_params(
+    key: PRNGKey, sizes: Sequence[int], visible_mean: Optional[Array] = None, scale: float = 0.01
+) -> Params:
     """``{'W': [float32 [n_l, n_{l+1}]], 'b': [float32 [n_l]]}``: small random weights, zero hidden
     biases, visible biases ``logit(visible_mean)`` (zero when ``None``)."""
     keys = jax.random.split(key, len(sizes) - 1)
-    weights = [scale * jax.random.normal(k, (a, b), jnp.float32) for k, a, b in zip(keys, sizes[:-1], sizes[1:])]
+    weights = [
+        scale * jax.random.normal(k, (a, b), jnp.float32)
+        for k, a, b in zip(keys, sizes[:-1], sizes[1:], strict=True)
+    ]
     biases = [jnp.zeros((n,), jnp.float32) for n in sizes]
     if visible_mean is not None:
         biases[0] = _logit(visible_mean)
     return {"W": weights, "b": biases}
 
 
-def layer_logits(params: Params, layers: Sequence[Array], l: int) -> Array:
+def layer_logits(params: Params, layers: Sequence[Array], li: int) -> Array:
     """Total input of layer ``l`` from its bias and neighbours: ``[..., n_l]``."""
-    out = params["b"][l]
-    if l > 0:
-        out = out + layers[l - 1] @ params["W"][l - 1]
-    if l < len(params["W"]):
-        out = out + layers[l + 1] @ params["W"][l].T
+    out = params["b"][li]
+    if li > 0:
+        out = out + layers[li - 1] @ params["W"][li - 1]
+    if li < len(params["W"]):
+        out = out + layers[li + 1] @ params["W"][li].T
     return out
 
 
 def energy(params: Params, layers: Sequence[Array]) -> Array:
-    """``E(x)`` of the module docstring; layers ``[..., n_l]`` (binary, or means for ``E_q``) -> ``[...]``."""
-    e = -sum(x @ b for x, b in zip(layers, params["b"]))
-    for l, w in enumerate(params["W"]):
-        e = e - jnp.sum((layers[l] @ w) * layers[l + 1], axis=-1)
+    """``E(x)`` of the module docstring; layers ``[..., n_l]`` (binary, or means for ``E_q``) ->
+    ``[...]``."""
+    e = -sum(x @ b for x, b in zip(layers, params["b"], strict=True))
+    for li, w in enumerate(params["W"]):
+        e = e - jnp.sum((layers[li] @ w) * layers[li + 1], axis=-1)
     return e
 
 
 def conditionals(params: Params) -> tuple[gibbs.Conditional, ...]:
     """One Bernoulli conditional sampler per layer, for :mod:`genjax.samplers.gibbs`."""
     return tuple(
-        (lambda key, layers, l=l: gibbs.bernoulli(key, layer_logits(params, layers, l)))
-        for l in range(len(params["b"]))
+        (lambda key, layers, li=li: gibbs.bernoulli(key, layer_logits(params, layers, li)))
+        for li in range(len(params["b"]))
     )
 
 
@@ -146,9 +155,9 @@ def mean_field_init(params: Params, v: Array) -> Layers:
     top-down input (Salakhutdinov & Hinton, 2009, section 3.1). ``[..., D] -> (mu_1, .., mu_L)``."""
     mus, x = [], v
     top = len(params["W"])
-    for l, w in enumerate(params["W"], start=1):
-        mult = 1.0 if l == top else 2.0
-        x = jax.nn.sigmoid(mult * (x @ w) + params["b"][l])
+    for li, w in enumerate(params["W"], start=1):
+        mult = 1.0 if li == top else 2.0
+        x = jax.nn.sigmoid(mult * (x @ w) + params["b"][li])
         mus.append(x)
     return tuple(mus)
 
@@ -172,10 +181,12 @@ def mean_field_step(params: Params, v: Array, mus: Sequence[Array], damping: flo
     layers = [v, *mus]
     for parity in (1, 0):
         updates = {
-            l: jax.nn.sigmoid(layer_logits(params, layers, l)) for l in range(1, len(layers)) if l % 2 == parity
+            li: jax.nn.sigmoid(layer_logits(params, layers, li))
+            for li in range(1, len(layers))
+            if li % 2 == parity
         }
-        for l, new in updates.items():
-            layers[l] = damping * layers[l] + (1.0 - damping) * new
+        for li, new in updates.items():
+            layers[li] = damping * layers[li] + (1.0 - damping) * new
     return tuple(layers[1:])
 
 
@@ -191,7 +202,8 @@ def mean_field(
       max_iters, tol, damping: see :class:`DBMConfig`.
 
     Returns:
-      ``(mus, info)`` with ``info = {'iters': int32, 'residual': float32}`` (the last largest change).
+      ``(mus, info)`` with ``info = {'iters': int32, 'residual': float32}`` (the last largest
+      change).
     """
 
     def cond(carry):
@@ -201,7 +213,9 @@ def mean_field(
     def body(carry):
         mus, i, _ = carry
         new = mean_field_step(params, v, mus, damping)
-        residual = jnp.max(jnp.stack([jnp.max(jnp.abs(a - b)) for a, b in zip(new, mus)]))
+        residual = jnp.max(
+            jnp.stack([jnp.max(jnp.abs(a - b)) for a, b in zip(new, mus, strict=True)])
+        )
         return new, i + 1, residual
 
     init = (mean_field_init(params, v), jnp.zeros((), jnp.int32), jnp.asarray(jnp.inf, jnp.float32))
@@ -210,11 +224,14 @@ def mean_field(
 
 
 def _entropy(mu: Array) -> Array:
-    return -jnp.sum(mu * jnp.log(jnp.clip(mu, 1e-12)) + (1 - mu) * jnp.log(jnp.clip(1 - mu, 1e-12)), axis=-1)
+    return -jnp.sum(
+        mu * jnp.log(jnp.clip(mu, 1e-12)) + (1 - mu) * jnp.log(jnp.clip(1 - mu, 1e-12)), axis=-1
+    )
 
 
 def elbo(params: Params, v: Array, mus: Sequence[Array]) -> Array:
-    """Unnormalized variational bound ``-E_q[E(v, h)] + H(q)``: subtract ``log Z`` for a lower bound on
+    """Unnormalized variational bound ``-E_q[E(v, h)] + H(q)``: subtract ``log Z`` for a lower bound
+    on
     ``log p(v)``. [..., D] -> [...] nats."""
     return -energy(params, (v, *mus)) + sum(_entropy(mu) for mu in mus)
 
@@ -228,37 +245,49 @@ def _ais_path(params: Params, base: Sequence[Array]):
 
     def full(state: Sequence[Array], fill: Optional[Sequence[Array]] = None) -> list:
         layers = [None] * num_layers
-        for l, x in zip(odd, state):
-            layers[l] = x
-        for l in even:
-            layers[l] = None if fill is None else fill[even.index(l)]
+        for li, x in zip(odd, state, strict=True):
+            layers[li] = x
+        for li in even:
+            layers[li] = None if fill is None else fill[even.index(li)]
         return layers
 
-    def logits(layers, l, beta):
+    def logits(layers, li, beta):
         # A layer's neighbours have the other parity, so the layers not filled in are never read.
-        return (1.0 - beta) * base[l] + beta * layer_logits(params, layers, l)
+        return (1.0 - beta) * base[li] + beta * layer_logits(params, layers, li)
 
     def log_f(state: Sequence[Array], beta: Array) -> Array:
         layers = full(state)
-        out = sum(x @ ((1.0 - beta) * base[l] + beta * params["b"][l]) for l, x in zip(odd, state))
-        for l in even:
-            out = out + jnp.sum(jax.nn.softplus(logits(layers, l, beta)), axis=-1)
+        out = sum(
+            x @ ((1.0 - beta) * base[li] + beta * params["b"][li])
+            for li, x in zip(odd, state, strict=True)
+        )
+        for li in even:
+            out = out + jnp.sum(jax.nn.softplus(logits(layers, li, beta)), axis=-1)
         return out
 
     def transition(key: PRNGKey, state: Sequence[Array], beta: Array):
         k_even, k_odd = jax.random.split(key)
         layers = full(state)
         ks = jax.random.split(k_even, len(even))
-        evens = [gibbs.bernoulli(k, logits(layers, l, beta)) for k, l in zip(ks, even)]
+        evens = [
+            gibbs.bernoulli(k, logits(layers, li, beta)) for k, li in zip(ks, even, strict=True)
+        ]
         layers = full(state, evens)
         ks = jax.random.split(k_odd, len(odd))
-        return tuple(gibbs.bernoulli(k, logits(layers, l, beta)) for k, l in zip(ks, odd))
+        return tuple(
+            gibbs.bernoulli(k, logits(layers, li, beta)) for k, li in zip(ks, odd, strict=True)
+        )
 
     return odd, log_f, transition
 
 
 def ais_log_z(
-    key: PRNGKey, params: Params, base_logits: Array, *, num_intermediate: int = 1000, num_runs: int = 100
+    key: PRNGKey,
+    params: Params,
+    base_logits: Array,
+    *,
+    num_intermediate: int = 1000,
+    num_runs: int = 100,
 ) -> tuple[Array, Array]:
     """AIS estimate of ``log Z`` of a DBM (Salakhutdinov & Hinton, 2009, section 4).
 
@@ -272,7 +301,10 @@ def ais_log_z(
     base = [jnp.asarray(base_logits, jnp.float32)] + [jnp.zeros_like(b) for b in params["b"][1:]]
     odd, log_f, transition = _ais_path(params, base)
     keys = jax.random.split(key, len(odd) + 1)
-    x0 = tuple(gibbs.bernoulli(k, jnp.broadcast_to(base[l], (num_runs, base[l].shape[0]))) for k, l in zip(keys[1:], odd))
+    x0 = tuple(
+        gibbs.bernoulli(k, jnp.broadcast_to(base[li], (num_runs, base[li].shape[0])))
+        for k, li in zip(keys[1:], odd, strict=True)
+    )
     log_w = ais.ais_log_weights(keys[0], x0, log_f, transition, ais.betas(num_intermediate))
     log_z0 = sum(jnp.sum(jax.nn.softplus(b)) for b in base)
     return ais.log_z_estimate(log_w, log_z0)
@@ -281,7 +313,10 @@ def ais_log_z(
 def _flatten(batch: Batch, image_shape: tuple[int, ...]) -> Array:
     image = batch["image"]
     if tuple(image.shape[1:]) != tuple(image_shape):
-        raise ValueError(f"batch['image'] has shape {image.shape}, expected [B, {', '.join(map(str, image_shape))}]")
+        raise ValueError(
+            f"batch['image'] has shape {image.shape}, "
+            f"expected [B, {', '.join(map(str, image_shape))}]"
+        )
     return image.reshape(image.shape[0], -1).astype(jnp.float32)
 
 
@@ -292,7 +327,8 @@ def make_dbm(config: DBMConfig) -> Model:
       marginals (AIS base), 'chains': (v [C, D], h_1 [C, n_1], ..)}`` started from that marginal.
     * ``loss``: the surrogate of the module docstring; metrics ``mf_iters``, ``mf_residual``,
       ``recon_error`` (``||v - sigmoid(b_0 + mu_1 W_0^T)||^2``) and ``elbo_unnormalized``.
-    * ``sample``: ``sample_steps`` sweeps from the data marginal; binary images ``[n, *image_shape]``.
+    * ``sample``: ``sample_steps`` sweeps from the data marginal; binary images ``[n,
+    *image_shape]``.
     * ``log_prob``: ``ELBO(v) - log Z_AIS`` (:data:`Likelihood.LOWER_BOUND`): a lower bound on
       ``log p(v)`` up to the AIS error in ``log Z`` (AIS tends to underestimate ``log Z``, which can
       push the reported value above the true bound; use enough intermediate distributions).
@@ -309,9 +345,14 @@ def make_dbm(config: DBMConfig) -> Model:
         k_w, k_c = jax.random.split(key)
         base = _logit(jnp.mean(v, axis=0))
         params = init_params(k_w, sizes, jnp.mean(v, axis=0), config.init_scale)
-        return {"params": params, "state": {"base": base, "chains": chains_from(k_c, base, config.num_chains)}}
+        return {
+            "params": params,
+            "state": {"base": base, "chains": chains_from(k_c, base, config.num_chains)},
+        }
 
-    def loss(params: Params, state: State, batch: Batch, key: PRNGKey) -> tuple[Array, tuple[Metrics, State]]:
+    def loss(
+        params: Params, state: State, batch: Batch, key: PRNGKey
+    ) -> tuple[Array, tuple[Metrics, State]]:
         v = _flatten(batch, config.image_shape)
         frozen = jax.lax.stop_gradient(params)
         mus, info = mean_field(frozen, v, **mf)
@@ -329,27 +370,41 @@ def make_dbm(config: DBMConfig) -> Model:
 
     def sample(params: Params, state: State, key: PRNGKey, n: int) -> Array:
         k0, k_run = jax.random.split(key)
-        (v, *_), _ = gibbs.run_chains(k_run, chains_from(k0, state["base"], n), conditionals(params), config.sample_steps)
+        (v, *_), _ = gibbs.run_chains(
+            k_run, chains_from(k0, state["base"], n), conditionals(params), config.sample_steps
+        )
         return v.reshape((n, *config.image_shape))
 
     def log_prob(params: Params, state: State, batch: Batch, key: PRNGKey) -> Array:
         v = _flatten(batch, config.image_shape)
         mus, _ = mean_field(params, v, **mf)
-        log_z, _ = ais_log_z(key, params, state["base"], num_intermediate=config.ais_intermediate, num_runs=config.ais_runs)
+        log_z, _ = ais_log_z(
+            key,
+            params,
+            state["base"],
+            num_intermediate=config.ais_intermediate,
+            num_runs=config.ais_runs,
+        )
         return elbo(params, v, mus) - log_z
 
-    return Model(init=init, loss=loss, sample=sample, log_prob=log_prob, likelihood=Likelihood.LOWER_BOUND)
+    return Model(
+        init=init, loss=loss, sample=sample, log_prob=log_prob, likelihood=Likelihood.LOWER_BOUND
+    )
 
 
 def _multiplicities(layer: int, num_hidden_layers: int) -> tuple[float, float]:
     """Copies of the visible and hidden units of pretraining RBM ``layer`` (Salakhutdinov & Hinton,
-    2009, section 3.1): the bottom RBM doubles its input, the top RBM its hidden units, a middle one both."""
+    2009, section 3.1): the bottom RBM doubles its input, the top RBM its hidden units, a middle
+    one both."""
     return (2.0 if layer < num_hidden_layers - 1 else 1.0), (2.0 if layer > 0 else 1.0)
 
 
 def _pretrain_free_energy(params: Params, s: Array, m_h: float) -> Array:
-    # With tied copies, only the sum s of the visible copies enters: F(s) = -b_v.s - m_h sum softplus(b_h + s W).
-    return -(s @ params["b_v"]) - m_h * jnp.sum(jax.nn.softplus(s @ params["W"] + params["b_h"]), axis=-1)
+    # With tied copies, only the sum s of the visible copies enters: F(s) = -b_v.s - m_h sum
+    # softplus(b_h + s W).
+    return -(s @ params["b_v"]) - m_h * jnp.sum(
+        jax.nn.softplus(s @ params["W"] + params["b_h"]), axis=-1
+    )
 
 
 def _binomial(key: PRNGKey, logits: Array, copies: float) -> Array:
@@ -362,18 +417,21 @@ def _pretraining_inputs(batch: Batch, layer: int, config: DBMConfig) -> Array:
         return _flatten(batch, config.image_shape)
     x = batch["x"]
     if x.ndim != 2 or x.shape[1] != config.sizes[layer]:
-        raise ValueError(f"batch['x'] for pretraining layer {layer} must be [B, {config.sizes[layer]}], got {x.shape}")
+        raise ValueError(
+            f"batch['x'] for pretraining layer {layer} must be [B, {config.sizes[layer]}], "
+            f"got {x.shape}"
+        )
     return x.astype(jnp.float32)
 
 
 def make_pretraining_rbm(config: DBMConfig, layer: int, cd_steps: int = 1) -> Model:
     """The RBM of greedy pretraining step ``layer`` (0 = bottom), trained by CD-k as a ``Model``.
 
-    Its visible units are ``x_layer`` (``batch['image']`` for layer 0, else ``batch['x']: [B, n_layer]``
-    from :func:`propagate_up`), its hidden units ``x_{layer+1}``; the visible and/or hidden units are
-    doubled with tied weights (:func:`_multiplicities`), so ``p(h | x) = sigmoid(m_v x W + b_h)`` and
-    ``p(x | h) = sigmoid(m_h h W^T + b_v)``. Params ``{'W', 'b_v', 'b_h'}``; train with
-    ``genjax.training`` and assemble with :func:`from_pretrained`.
+    Its visible units are ``x_layer`` (``batch['image']`` for layer 0, else ``batch['x']: [B,
+    n_layer]`` from :func:`propagate_up`), its hidden units ``x_{layer+1}``; the visible and/or
+    hidden units are doubled with tied weights (:func:`_multiplicities`), so ``p(h | x) =
+    sigmoid(m_v x W + b_h)`` and ``p(x | h) = sigmoid(m_h h W^T + b_v)``. Params ``{'W', 'b_v',
+    'b_h'}``; train with ``genjax.training`` and assemble with :func:`from_pretrained`.
 
     Raises:
       ValueError: for a layer outside ``0 .. len(hidden) - 1``.
@@ -388,7 +446,10 @@ def make_pretraining_rbm(config: DBMConfig, layer: int, cd_steps: int = 1) -> Mo
         x = _pretraining_inputs(batch, layer, config)
         b_v = _logit(jnp.mean(x, axis=0)) if layer == 0 else jnp.zeros((n_in,), jnp.float32)
         w = config.init_scale * jax.random.normal(key, (n_in, n_out), jnp.float32)
-        return {"params": {"W": w, "b_v": b_v, "b_h": jnp.zeros((n_out,), jnp.float32)}, "state": {}}
+        return {
+            "params": {"W": w, "b_v": b_v, "b_h": jnp.zeros((n_out,), jnp.float32)},
+            "state": {},
+        }
 
     def negatives(key: PRNGKey, params: Params, s: Array) -> Array:
         def sweep(s, k):
@@ -402,10 +463,15 @@ def make_pretraining_rbm(config: DBMConfig, layer: int, cd_steps: int = 1) -> Mo
         s = m_v * _pretraining_inputs(batch, layer, config)
         frozen = jax.lax.stop_gradient(params)
         s_neg = jax.lax.stop_gradient(negatives(key, frozen, s))
-        value = cd_surrogate(_pretrain_free_energy(params, s, m_h), _pretrain_free_energy(params, s_neg, m_h))
+        value = cd_surrogate(
+            _pretrain_free_energy(params, s, m_h), _pretrain_free_energy(params, s_neg, m_h)
+        )
         h = jax.nn.sigmoid(s @ frozen["W"] + frozen["b_h"])
         recon = jax.nn.sigmoid(m_h * h @ frozen["W"].T + frozen["b_v"])
-        return value, ({"recon_error": jnp.mean(jnp.sum(jnp.square(s / m_v - recon), axis=-1))}, state)
+        return value, (
+            {"recon_error": jnp.mean(jnp.sum(jnp.square(s / m_v - recon), axis=-1))},
+            state,
+        )
 
     def sample(params: Params, state: State, key: PRNGKey, n: int) -> Array:
         k0, k1 = jax.random.split(key)
@@ -417,7 +483,8 @@ def make_pretraining_rbm(config: DBMConfig, layer: int, cd_steps: int = 1) -> Mo
 
 
 def propagate_up(params: Params, x: Array, layer: int, config: DBMConfig) -> Array:
-    """Inputs of pretraining step ``layer + 1``: ``p(h = 1 | x) = sigmoid(m_v x W + b_h)`` of the trained
+    """Inputs of pretraining step ``layer + 1``: ``p(h = 1 | x) = sigmoid(m_v x W + b_h)`` of the
+    trained
     RBM ``layer``. [B, n_layer] -> [B, n_{layer+1}] in (0, 1)."""
     m_v, _ = _multiplicities(layer, len(config.hidden))
     return jax.nn.sigmoid(m_v * (x @ params["W"]) + params["b_h"])
@@ -433,11 +500,13 @@ def from_pretrained(config: DBMConfig, layer_params: Sequence[Params]) -> Params
     sizes = config.sizes
     if len(layer_params) != len(config.hidden):
         raise ValueError(f"need {len(config.hidden)} pretrained RBMs, got {len(layer_params)}")
-    for l, p in enumerate(layer_params):
-        if p["W"].shape != (sizes[l], sizes[l + 1]):
-            raise ValueError(f"pretrained RBM {l} has W {p['W'].shape}, expected {(sizes[l], sizes[l + 1])}")
+    for li, p in enumerate(layer_params):
+        if p["W"].shape != (sizes[li], sizes[li + 1]):
+            raise ValueError(
+                f"pretrained RBM {li} has W {p['W'].shape}, expected {(sizes[li], sizes[li + 1])}"
+            )
     biases = [layer_params[0]["b_v"]]
-    for l in range(1, len(sizes)):
-        below = layer_params[l - 1]["b_h"]
-        biases.append(below if l == len(sizes) - 1 else 0.5 * (below + layer_params[l]["b_v"]))
+    for li in range(1, len(sizes)):
+        below = layer_params[li - 1]["b_h"]
+        biases.append(below if li == len(sizes) - 1 else 0.5 * (below + layer_params[li]["b_v"]))
     return {"W": [p["W"] for p in layer_params], "b": biases}

@@ -6,11 +6,12 @@ Energy of a Bernoulli-Bernoulli RBM with visible ``v in {0,1}^D`` and hidden ``h
 
 and of a Gaussian-Bernoulli RBM with unit variance (for standardized real data, Hinton 2010, 13.2):
 
-    E(v, h) = ||v - b_v||^2 / 2 - h.b_h - v W h,   F(v) = ||v - b_v||^2 / 2 - sum_j softplus(b_h + v W)_j.
+    E(v, h) = ||v - b_v||^2 / 2 - h.b_h - v W h,   F(v) = ||v - b_v||^2 / 2 - sum_j softplus(b_h + v
+    W)_j.
 
 ``p(h_j = 1 | v) = sigmoid(b_h + v W)_j``; ``p(v | h)`` is ``Bernoulli(sigmoid(b_v + W h))`` or
-``N(b_v + W h, I)``. Params are a plain dict ``{'W': [D, H], 'b_v': [D], 'b_h': [H]}``; the functions
-below take ``v`` as ``[..., D]`` and ``h`` as ``[..., H]`` (one example or a batch).
+``N(b_v + W h, I)``. Params are a plain dict ``{'W': [D, H], 'b_v': [D], 'b_h': [H]}``; the
+functions below take ``v`` as ``[..., D]`` and ``h`` as ``[..., H]`` (one example or a batch).
 
 Training: the loss is ``genjax.losses.cd_surrogate`` of the free energies, whose gradient is the
 contrastive-divergence gradient. CD-k restarts the negative chains at the data; persistent CD (PCD)
@@ -62,7 +63,8 @@ class RBMConfig:
     Attributes:
       image_shape: ``(H, W, C)`` of one data image (flattened to ``D = H * W * C`` visible units).
       num_hidden: hidden units.
-      visible: ``'bernoulli'`` (data in {0, 1}) or ``'gaussian'`` (standardized real data, unit variance).
+      visible: ``'bernoulli'`` (data in {0, 1}) or ``'gaussian'`` (standardized real data, unit
+        variance).
       cd_steps: Gibbs sweeps per update (the k of CD-k / PCD-k).
       persistent: keep ``num_chains`` negative chains in the model state (PCD) instead of restarting
         them at the data (CD-k).
@@ -99,16 +101,21 @@ class RBMConfig:
 
 
 def init_params(
-    key: PRNGKey, num_visible: int, num_hidden: int, visible_mean: Optional[Array] = None, *,
-    scale: float = 0.01, visible: str = "bernoulli",
+    key: PRNGKey,
+    num_visible: int,
+    num_hidden: int,
+    visible_mean: Optional[Array] = None,
+    *,
+    scale: float = 0.01,
+    visible: str = "bernoulli",
 ) -> Params:
     """Small random weights, zero hidden biases, visible biases from the data (Hinton, 2010, 8.1).
 
     Args:
       key: PRNG key.
       num_visible, num_hidden: D and H.
-      visible_mean: float [D], the data mean (Bernoulli: biases ``logit(mean)``; Gaussian: ``mean``);
-        ``None`` gives zero biases.
+      visible_mean: float [D], the data mean (Bernoulli: biases ``logit(mean)``; Gaussian:
+        ``mean``); ``None`` gives zero biases.
       scale: std of ``W``.
       visible: ``'bernoulli'`` or ``'gaussian'``.
 
@@ -129,7 +136,8 @@ def init_params(
 
 
 def base_logits_from_data(visible_mean: Array, eps: float = 1e-3) -> Array:
-    """``logit(clip(mean, eps, 1 - eps))``: the biases of the independent-units model matching the data
+    """``logit(clip(mean, eps, 1 - eps))``: the biases of the independent-units model matching the
+    data
     marginals, the AIS base model of Salakhutdinov & Murray (2008). float [D] -> float32 [D]."""
     p = jnp.clip(jnp.asarray(visible_mean, jnp.float32), eps, 1.0 - eps)
     return jnp.log(p) - jnp.log1p(-p)
@@ -147,19 +155,26 @@ def hidden_logits(params: Params, v: Array) -> Array:
 
 
 def visible_mean(params: Params, h: Array, visible: str = "bernoulli") -> Array:
-    """``E[v | h]``: ``sigmoid(b_v + W h)`` (Bernoulli) or ``b_v + W h`` (Gaussian). [..., H] -> [..., D]."""
+    """``E[v | h]``: ``sigmoid(b_v + W h)`` (Bernoulli) or ``b_v + W h`` (Gaussian).
+    [..., H] -> [..., D]."""
     a = h @ params["W"].T + params["b_v"]
     return a if visible == "gaussian" else jax.nn.sigmoid(a)
 
 
 def energy(params: Params, v: Array, h: Array, visible: str = "bernoulli") -> Array:
     """``E(v, h)`` (module docstring): v [..., D], h [..., H] -> [...]."""
-    return -_visible_term(params, v, visible) - h @ params["b_h"] - jnp.sum((v @ params["W"]) * h, axis=-1)
+    return (
+        -_visible_term(params, v, visible)
+        - h @ params["b_h"]
+        - jnp.sum((v @ params["W"]) * h, axis=-1)
+    )
 
 
 def free_energy(params: Params, v: Array, visible: str = "bernoulli") -> Array:
     """``F(v) = -log sum_h exp(-E(v, h))``, so ``p(v) = exp(-F(v)) / Z``: [..., D] -> [...]."""
-    return -_visible_term(params, v, visible) - jnp.sum(jax.nn.softplus(hidden_logits(params, v)), axis=-1)
+    return -_visible_term(params, v, visible) - jnp.sum(
+        jax.nn.softplus(hidden_logits(params, v)), axis=-1
+    )
 
 
 def sample_hidden(key: PRNGKey, params: Params, v: Array) -> Array:
@@ -175,7 +190,9 @@ def sample_visible(key: PRNGKey, params: Params, h: Array, visible: str = "berno
     return gibbs.bernoulli(key, h @ params["W"].T + params["b_v"])
 
 
-def conditionals(params: Params, visible: str = "bernoulli") -> tuple[gibbs.Conditional, gibbs.Conditional]:
+def conditionals(
+    params: Params, visible: str = "bernoulli"
+) -> tuple[gibbs.Conditional, gibbs.Conditional]:
     """The two conditional samplers of the layers ``(v, h)`` for :mod:`genjax.samplers.gibbs`."""
     return (
         lambda key, layers: sample_visible(key, params, layers[1], visible),
@@ -184,7 +201,13 @@ def conditionals(params: Params, visible: str = "bernoulli") -> tuple[gibbs.Cond
 
 
 def _run_visible_chains(
-    key: PRNGKey, params: Params, v0: Array, num_steps: int, visible: str, *, per_chain_keys: bool = True
+    key: PRNGKey,
+    params: Params,
+    v0: Array,
+    num_steps: int,
+    visible: str,
+    *,
+    per_chain_keys: bool = True,
 ) -> Array:
     """Gibbs sweeps of the chains ``v0 [C, D]``. With ``per_chain_keys`` each chain has its own key
     (``run_chains``, reproducible when the chains are split between devices); otherwise one key per
@@ -197,7 +220,8 @@ def _run_visible_chains(
 
 
 def pseudo_log_likelihood(key: PRNGKey, params: Params, v: Array) -> Array:
-    """Stochastic pseudo-log-likelihood of binary data (as scikit-learn's ``BernoulliRBM.score_samples``).
+    """Stochastic pseudo-log-likelihood of binary data (as scikit-learn's
+    ``BernoulliRBM.score_samples``).
 
     ``D * log sigmoid(F(v~) - F(v))`` with ``v~`` equal to ``v`` with one unit, drawn uniformly per
     example, flipped: an unbiased estimate of ``sum_i log p(v_i | v_-i)`` (Besag, 1975).
@@ -271,13 +295,13 @@ def ais_log_z(
 
     Base model: independent visible units with logits ``base`` (from the data marginals, see
     :func:`base_logits_from_data`; Gaussian: means), ``M = num_runs`` runs, the geometric path of
-    :func:`genjax.samplers.ais.betas` with ``K = num_intermediate`` transitions, each a Gibbs sweep of
-    the intermediate RBM (weights and hidden biases scaled by ``beta``).
+    :func:`genjax.samplers.ais.betas` with ``K = num_intermediate`` transitions, each a Gibbs sweep
+    of the intermediate RBM (weights and hidden biases scaled by ``beta``).
 
     Returns:
       ``(log_z, log_z_std)``: the estimate and its standard error across runs (see
-      :func:`genjax.samplers.ais.log_z_estimate`). AIS tends to underestimate ``log Z`` when K is too
-      small, which overestimates log-likelihoods.
+      :func:`genjax.samplers.ais.log_z_estimate`). AIS tends to underestimate ``log Z`` when K is
+      too small, which overestimates log-likelihoods.
     """
     log_f, transition = _ais_path(params, base, visible)
     k0, k_run = jax.random.split(key)
@@ -298,7 +322,10 @@ def log_likelihood(params: Params, v: Array, log_z: Array, visible: str = "berno
 def _flatten(batch: Batch, config: RBMConfig) -> Array:
     image = batch["image"]
     if tuple(image.shape[1:]) != tuple(config.image_shape):
-        raise ValueError(f"batch['image'] has shape {image.shape}, expected [B, {', '.join(map(str, config.image_shape))}]")
+        raise ValueError(
+            f"batch['image'] has shape {image.shape}, "
+            f"expected [B, {', '.join(map(str, config.image_shape))}]"
+        )
     return image.reshape(image.shape[0], -1).astype(jnp.float32)
 
 
@@ -306,8 +333,8 @@ def make_rbm(config: RBMConfig) -> Model:
     """Builds the RBM :class:`~genjax.base.Model`.
 
     * ``init``: params by :func:`init_params` from the batch mean; state ``{'base': [D]}`` (the AIS
-      base model from the init batch's marginals) and, for PCD, ``'chains': float32 [num_chains, D]``
-      started from that marginal.
+      base model from the init batch's marginals) and, for PCD, ``'chains': float32 [num_chains,
+      D]`` started from that marginal.
     * ``loss``: ``cd_surrogate(F(v_data), F(stop_gradient(v_neg)))`` after ``cd_steps`` sweeps;
       metrics ``pseudo_log_likelihood`` (Bernoulli only, nats per example) and ``recon_error``.
     * ``sample``: ``sample_steps`` sweeps from the data marginal; binary samples (Bernoulli) or the
@@ -321,7 +348,14 @@ def make_rbm(config: RBMConfig) -> Model:
         v = _flatten(batch, config)
         mean = jnp.mean(v, axis=0)
         k_w, k_c = jax.random.split(key)
-        params = init_params(k_w, config.num_visible, config.num_hidden, mean, scale=config.init_scale, visible=visible)
+        params = init_params(
+            k_w,
+            config.num_visible,
+            config.num_hidden,
+            mean,
+            scale=config.init_scale,
+            visible=visible,
+        )
         base = mean if visible == "gaussian" else base_logits_from_data(mean)
         state: dict = {"base": base}
         if config.persistent:
@@ -332,7 +366,9 @@ def make_rbm(config: RBMConfig) -> Model:
                 state["chains"] = gibbs.bernoulli(k_c, jnp.broadcast_to(base, shape))
         return {"params": params, "state": state}
 
-    def loss(params: Params, state: State, batch: Batch, key: PRNGKey) -> tuple[Array, tuple[Metrics, State]]:
+    def loss(
+        params: Params, state: State, batch: Batch, key: PRNGKey
+    ) -> tuple[Array, tuple[Metrics, State]]:
         v = _flatten(batch, config)
         k_neg, k_pll = jax.random.split(key)
         v0 = state["chains"] if config.persistent else v
@@ -362,9 +398,15 @@ def make_rbm(config: RBMConfig) -> Model:
 
     def log_prob(params: Params, state: State, batch: Batch, key: PRNGKey) -> Array:
         log_z, _ = ais_log_z(
-            key, params, state["base"], num_intermediate=config.ais_intermediate,
-            num_runs=config.ais_runs, visible=visible,
+            key,
+            params,
+            state["base"],
+            num_intermediate=config.ais_intermediate,
+            num_runs=config.ais_runs,
+            visible=visible,
         )
         return log_likelihood(params, _flatten(batch, config), log_z, visible)
 
-    return Model(init=init, loss=loss, sample=sample, log_prob=log_prob, likelihood=Likelihood.ESTIMATE)
+    return Model(
+        init=init, loss=loss, sample=sample, log_prob=log_prob, likelihood=Likelihood.ESTIMATE
+    )

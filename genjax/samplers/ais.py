@@ -3,8 +3,8 @@
 A path of unnormalized log-densities ``log f_beta(x)``, ``beta`` from 0 (a base distribution whose
 normalizer ``Z_0`` is known and which can be sampled exactly) to 1 (the target), and a transition
 ``T_beta(key, x)`` that leaves ``f_beta`` invariant. ``M`` runs start at exact base samples; at each
-intermediate ``beta_k`` a run adds ``log f_{beta_k}(x) - log f_{beta_{k-1}}(x)`` to its log-weight and
-then moves with ``T_{beta_k}``. Then ``Z / Z_0`` is estimated without bias by the mean of the
+intermediate ``beta_k`` a run adds ``log f_{beta_k}(x) - log f_{beta_{k-1}}(x)`` to its log-weight
+and then moves with ``T_{beta_k}``. Then ``Z / Z_0`` is estimated without bias by the mean of the
 importance weights ``w_m = exp(log_w_m)``, and
 
     log Z_hat = log Z_0 + logmeanexp(log_w).
@@ -28,9 +28,10 @@ from genjax.typing import Array, PRNGKey
 __all__ = ["LogDensityPath", "Transition", "ais_log_weights", "log_z_estimate", "betas"]
 
 LogDensityPath = Callable[[Array, Array], Array]
-"""``log_f(x, beta) -> [M]``: the unnormalized log-density of the intermediate at ``beta`` of each run."""
+"""``log_f(x, beta) -> [M]``: each run's unnormalized log-density at inverse temperature beta."""
 Transition = Callable[[PRNGKey, Array, Array], Array]
-"""``transition(key, x, beta) -> x``: a Markov move leaving ``f_beta`` invariant, batched over runs."""
+"""``transition(key, x, beta) -> x``: a Markov move leaving ``f_beta`` invariant, batched over
+runs."""
 
 
 def betas(num_intermediate: int) -> Array:

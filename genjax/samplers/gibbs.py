@@ -1,17 +1,18 @@
 """Block Gibbs sampling for layered binary models (RBMs, deep Boltzmann machines), model-agnostic.
 
 A layered model is a tuple of layers ``(v, h1, ..., hL)``; the sampler knows nothing of energies. It
-takes one conditional sampler per layer, ``conditional[l](key, layers) -> layer l``, which draws layer
-``l`` given its neighbours, and a *schedule*: the groups of layers that are conditionally independent
-given the rest and can be updated together (for a layered model, the odd layers then the even layers;
-for an RBM, the hidden layer then the visible one). One *sweep* updates every group once.
+takes one conditional sampler per layer, ``conditional[l](key, layers) -> layer l``, which draws
+layer ``l`` given its neighbours, and a *schedule*: the groups of layers that are conditionally
+independent given the rest and can be updated together (for a layered model, the odd layers then the
+even layers; for an RBM, the hidden layer then the visible one). One *sweep* updates every group
+once.
 
 Levels, as everywhere in genjax.samplers: the pure :func:`gibbs_sweep` with every argument explicit,
 the builder :func:`make_gibbs` returning a :class:`genjax.base.Sampler`, and :func:`run_chain` /
 :func:`run_chains` on top of the one scan driver. Conditionals are written for ONE chain (unbatched
-layers); ``C`` chains are a ``jax.vmap`` of :func:`run_chain` over ``jax.random.split(key, C)``, which
-XLA turns into one batched matrix product per block. Under ``jax.pmap`` each device runs its share
-of the chains (``pmap(run_chains)`` over per-device keys and initial layers).
+layers); ``C`` chains are a ``jax.vmap`` of :func:`run_chain` over ``jax.random.split(key, C)``,
+which XLA turns into one batched matrix product per block. Under ``jax.pmap`` each device runs its
+share of the chains (``pmap(run_chains)`` over per-device keys and initial layers).
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def bernoulli(key: PRNGKey, logits: Array) -> Array:
 
 
 def alternating_schedule(num_layers: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """The odd layers, then the even layers: one sweep of a layered model (for an RBM, ``h`` then ``v``).
+    """The odd layers, then the even layers: one sweep of a layered model (for an RBM, ``h`` then
+    ``v``).
 
     Raises:
       ValueError: for fewer than two layers.
@@ -71,7 +73,9 @@ def alternating_schedule(num_layers: int) -> tuple[tuple[int, ...], tuple[int, .
 
 def _check(layers: Layers, conditionals: Sequence[Conditional], schedule: Schedule) -> None:
     if len(conditionals) != len(layers):
-        raise ValueError(f"need one conditional per layer: got {len(conditionals)} for {len(layers)} layers")
+        raise ValueError(
+            f"need one conditional per layer: got {len(conditionals)} for {len(layers)} layers"
+        )
     seen = sorted(i for group in schedule for i in group)
     if any(i < 0 or i >= len(layers) for i in seen):
         raise ValueError(f"schedule {schedule} names a layer outside 0..{len(layers) - 1}")
@@ -80,8 +84,9 @@ def _check(layers: Layers, conditionals: Sequence[Conditional], schedule: Schedu
 def gibbs_sweep(
     key: PRNGKey, layers: Layers, conditionals: Sequence[Conditional], schedule: Schedule
 ) -> Layers:
-    """One sweep of block Gibbs sampling: each group of the schedule in turn, all of its layers drawn
-    from the same current state (they must be conditionally independent given the other layers).
+    """One sweep of block Gibbs sampling: each group of the schedule in turn, all of its layers
+    drawn from the same current state (they must be conditionally independent given the other
+    layers).
 
     Args:
       key: PRNG key for this sweep.
@@ -95,13 +100,14 @@ def gibbs_sweep(
     layers = tuple(layers)
     keys = jax.random.split(key, len(layers))
     for group in schedule:
-        new = {l: conditionals[l](keys[l], layers) for l in group}
-        layers = tuple(new.get(l, x) for l, x in enumerate(layers))
+        new = {li: conditionals[li](keys[li], layers) for li in group}
+        layers = tuple(new.get(li, x) for li, x in enumerate(layers))
     return layers
 
 
 def make_gibbs(conditionals: Sequence[Conditional], schedule: Optional[Schedule] = None) -> Sampler:
-    """Builds the block Gibbs :class:`~genjax.base.Sampler` (``init`` is the identity on the layers).
+    """Builds the block Gibbs :class:`~genjax.base.Sampler` (``init`` is the identity on the
+    layers).
 
     Args:
       conditionals: one conditional sampler per layer.
@@ -150,14 +156,22 @@ def run_chain(
       without ``trace_fn``).
 
     Raises:
-      ValueError: for a conditional count or schedule that does not match the layers, or bad step counts.
+      ValueError: for a conditional count or schedule that does not match the layers, or bad step
+        counts.
     """
     schedule = alternating_schedule(len(conditionals)) if schedule is None else schedule
     _check(layers, conditionals, schedule)
     sampler = make_gibbs(conditionals, schedule)
     wrapped = None if trace_fn is None else (lambda s, info: trace_fn(s))
     return driver.run(
-        sampler.step, key, tuple(layers), num_steps, burn_in=burn_in, thin=thin, trace_fn=wrapped, unroll=unroll
+        sampler.step,
+        key,
+        tuple(layers),
+        num_steps,
+        burn_in=burn_in,
+        thin=thin,
+        trace_fn=wrapped,
+        unroll=unroll,
     )
 
 
@@ -185,13 +199,18 @@ def run_chains(
     """
     num_chains = layers[0].shape[0]
     if any(x.shape[0] != num_chains for x in layers):
-        raise ValueError(f"every layer needs the same leading chain axis, got {[x.shape for x in layers]}")
+        raise ValueError(
+            f"every layer needs the same leading chain axis, got {[x.shape for x in layers]}"
+        )
     keys = jax.random.split(key, num_chains)
-    return jax.vmap(lambda k, l: run_chain(k, l, conditionals, num_steps, **kwargs))(keys, tuple(layers))
+    return jax.vmap(lambda k, li: run_chain(k, li, conditionals, num_steps, **kwargs))(
+        keys, tuple(layers)
+    )
 
 
 def noise_init(key: PRNGKey, num_chains: int, shape: Sequence[int], p: float = 0.5) -> Array:
-    """Initial binary states drawn independently with ``p(x = 1) = p``: float32 [C, *shape] in {0, 1}."""
+    """Initial binary states drawn independently with ``p(x = 1) = p``: float32 [C, *shape] in
+    {0, 1}."""
     return jax.random.bernoulli(key, p, (num_chains, *shape)).astype(jnp.float32)
 
 

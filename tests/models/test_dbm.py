@@ -18,7 +18,10 @@ from genjax.samplers import gibbs
 def _params(sizes, scale=1.0, seed=0):
     rng = np.random.default_rng(seed)
     return {
-        "W": [jnp.asarray(rng.normal(0, scale, (a, b)), jnp.float32) for a, b in zip(sizes[:-1], sizes[1:])],
+        "W": [
+            jnp.asarray(rng.normal(0, scale, (a, b)), jnp.float32)
+            for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+        ],
         "b": [jnp.asarray(rng.normal(0, 1.0, n), jnp.float32) for n in sizes],
     }
 
@@ -32,9 +35,9 @@ def _enumerate(p, sizes):
     xs = _states(sum(sizes))
     cuts = np.cumsum(sizes)[:-1]
     layers = np.split(xs, cuts, axis=1)
-    neg_e = sum(x @ np.asarray(b, np.float64) for x, b in zip(layers, p["b"]))
-    for l, w in enumerate(p["W"]):
-        neg_e = neg_e + np.sum((layers[l] @ np.asarray(w, np.float64)) * layers[l + 1], 1)
+    neg_e = sum(x @ np.asarray(b, np.float64) for x, b in zip(layers, p["b"], strict=True))
+    for li, w in enumerate(p["W"]):
+        neg_e = neg_e + np.sum((layers[li] @ np.asarray(w, np.float64)) * layers[li + 1], 1)
     return layers, neg_e
 
 
@@ -57,16 +60,21 @@ SIZES3 = (4, 3, 2, 2)
 def test_energy_and_conditionals_match_enumeration(sizes):
     p = _params(sizes)
     layers, neg_e = _enumerate(p, sizes)
-    np.testing.assert_allclose(-np.asarray(dbm.energy(p, [jnp.asarray(x, jnp.float32) for x in layers])), neg_e, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        -np.asarray(dbm.energy(p, [jnp.asarray(x, jnp.float32) for x in layers])),
+        neg_e,
+        rtol=1e-5,
+        atol=1e-5,
+    )
     # p(x_l = 1 | rest) from the joint: flip the unit and compare energies.
     rng = np.random.default_rng(1)
-    for l in range(len(sizes)):
+    for li in range(len(sizes)):
         state = [rng.integers(0, 2, n).astype(np.float64) for n in sizes]
-        logits = np.asarray(dbm.layer_logits(p, [jnp.asarray(x, jnp.float32) for x in state], l))
-        for j in range(sizes[l]):
+        logits = np.asarray(dbm.layer_logits(p, [jnp.asarray(x, jnp.float32) for x in state], li))
+        for j in range(sizes[li]):
             on = [x.copy() for x in state]
             off = [x.copy() for x in state]
-            on[l][j], off[l][j] = 1.0, 0.0
+            on[li][j], off[li][j] = 1.0, 0.0
             e = lambda s: float(dbm.energy(p, [jnp.asarray(x, jnp.float32) for x in s]))
             np.testing.assert_allclose(logits[j], e(off) - e(on), rtol=1e-4, atol=1e-4)
 
@@ -75,9 +83,9 @@ def test_energy_and_conditionals_match_enumeration(sizes):
 def test_ais_log_z_matches_enumeration(sizes):
     p = _params(sizes, scale=1.2)
     _, exact = _exact_log_pv(p, sizes)
-    log_z, std = jax.jit(lambda k: dbm.ais_log_z(k, p, jnp.zeros(sizes[0]), num_intermediate=1000, num_runs=100))(
-        jax.random.PRNGKey(0)
-    )
+    log_z, std = jax.jit(
+        lambda k: dbm.ais_log_z(k, p, jnp.zeros(sizes[0]), num_intermediate=1000, num_runs=100)
+    )(jax.random.PRNGKey(0))
     assert abs(float(log_z) - exact) < 0.05 and float(std) < 0.05, (float(log_z), exact, float(std))
 
 
@@ -96,8 +104,10 @@ def test_mean_field_reaches_a_fixed_point_with_non_decreasing_elbo(damping):
     assert float(info["residual"]) <= 1e-5 and int(info["iters"]) < 200
     # A fixed point: every mean equals the sigmoid of its input (up to the tolerance).
     layers = [v, *out]
-    for l in range(1, len(sizes)):
-        np.testing.assert_allclose(out[l - 1], jax.nn.sigmoid(dbm.layer_logits(p, layers, l)), atol=2e-5 / (1 - damping))
+    for li in range(1, len(sizes)):
+        np.testing.assert_allclose(
+            out[li - 1], jax.nn.sigmoid(dbm.layer_logits(p, layers, li)), atol=2e-5 / (1 - damping)
+        )
     # It is a lower bound: ELBO - log Z <= log p(v) for every v.
     log_pv, log_z = _exact_log_pv(p, sizes)
     bound = np.asarray(dbm.elbo(p, v, out), np.float64) - log_z
@@ -110,7 +120,9 @@ def test_gibbs_chains_match_the_exact_marginal():
     c = 3000
     layers0 = tuple(jnp.zeros((c, n)) for n in SIZES2)
     _, trace = jax.jit(
-        lambda k: gibbs.run_chains(k, layers0, dbm.conditionals(p), 30, burn_in=30, thin=5, trace_fn=lambda s: s[0])
+        lambda k: gibbs.run_chains(
+            k, layers0, dbm.conditionals(p), 30, burn_in=30, thin=5, trace_fn=lambda s: s[0]
+        )
     )(jax.random.PRNGKey(0))
     idx = np.asarray(trace).reshape(-1, 4).astype(int) @ (2 ** np.arange(3, -1, -1))
     emp = np.bincount(idx, minlength=16) / idx.size
@@ -126,8 +138,10 @@ def test_surrogate_gradient_is_data_minus_model_statistics():
     chains = tuple(jnp.asarray(rng.integers(0, 2, (5, n)), jnp.float32) for n in SIZES2)
     grads = jax.grad(lambda q: cd_surrogate(dbm.energy(q, (v, *mus)), dbm.energy(q, chains)))(p)
     data = (v, *mus)
-    want_w = [-(data[l].T @ data[l + 1]) / 8 + (chains[l].T @ chains[l + 1]) / 5 for l in range(2)]
-    want_b = [-jnp.mean(x, 0) + jnp.mean(c, 0) for x, c in zip(data, chains)]
+    want_w = [
+        -(data[li].T @ data[li + 1]) / 8 + (chains[li].T @ chains[li + 1]) / 5 for li in range(2)
+    ]
+    want_b = [-jnp.mean(x, 0) + jnp.mean(c, 0) for x, c in zip(data, chains, strict=True)]
     chex.assert_trees_all_close(grads, {"W": want_w, "b": want_b}, atol=1e-6)
 
 
@@ -147,10 +161,12 @@ def _kl(p_target, p, sizes):
 
 def test_training_through_the_common_step_lowers_the_exact_kl():
     data, p_target = _mixture()
-    config = dbm.DBMConfig(image_shape=(2, 2, 1), hidden=(3, 2), num_chains=64, mf_damping=0.2, init_scale=0.1)
+    config = dbm.DBMConfig(
+        image_shape=(2, 2, 1), hidden=(3, 2), num_chains=64, mf_damping=0.2, init_scale=0.1
+    )
     model = dbm.make_dbm(config)
     optimizer = optax.sgd(0.1, momentum=0.5)
-    batches = lambda s: {"image": jnp.asarray(data[(s % 32) * 64:(s % 32 + 1) * 64])}
+    batches = lambda s: {"image": jnp.asarray(data[(s % 32) * 64 : (s % 32 + 1) * 64])}
     state = training.create_train_state(model, optimizer, jax.random.PRNGKey(0), batches(0))
     kl0 = _kl(p_target, state.params, config.sizes)
     step = training.compile_step(training.make_train_step(model, optimizer), "jit")
@@ -159,16 +175,21 @@ def test_training_through_the_common_step_lowers_the_exact_kl():
     kl1 = _kl(p_target, state.params, config.sizes)
     # Measured: 0.60 nats at the start (independent units), 0.15 after 600 steps.
     assert kl0 > 0.5 and kl1 < 0.4 * kl0, (kl0, kl1)
-    assert float(metrics["mf_residual"]) <= config.mf_tol or int(metrics["mf_iters"]) == config.mf_max_iters
+    assert (
+        float(metrics["mf_residual"]) <= config.mf_tol
+        or int(metrics["mf_iters"]) == config.mf_max_iters
+    )
 
 
 def test_pretraining_rbm_free_energy_matches_explicit_copies_and_assembles():
     # Bottom RBM of a 2-layer DBM: two tied copies of the visible units.
     config = dbm.DBMConfig(image_shape=(3, 1, 1), hidden=(2, 2))
-    model = dbm.make_pretraining_rbm(config, 0)
     rng = np.random.default_rng(5)
-    p = {"W": jnp.asarray(rng.normal(size=(3, 2)), jnp.float32), "b_v": jnp.asarray(rng.normal(size=3), jnp.float32),
-         "b_h": jnp.asarray(rng.normal(size=2), jnp.float32)}
+    p = {
+        "W": jnp.asarray(rng.normal(size=(3, 2)), jnp.float32),
+        "b_v": jnp.asarray(rng.normal(size=3), jnp.float32),
+        "b_h": jnp.asarray(rng.normal(size=2), jnp.float32),
+    }
     x = jnp.asarray([[1.0, 0.0, 1.0]])
     W, bv, bh = (np.asarray(p[k], np.float64) for k in ("W", "b_v", "b_h"))
     hs = _states(2)
@@ -177,7 +198,11 @@ def test_pretraining_rbm_free_energy_matches_explicit_copies_and_assembles():
     from genjax.models.dbm import _pretrain_free_energy
 
     np.testing.assert_allclose(float(_pretrain_free_energy(p, 2 * x, 1.0)[0]), free, rtol=1e-5)
-    np.testing.assert_allclose(np.asarray(dbm.propagate_up(p, x, 0, config))[0], 1 / (1 + np.exp(-(2 * xx @ W + bh))), rtol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(dbm.propagate_up(p, x, 0, config))[0],
+        1 / (1 + np.exp(-(2 * xx @ W + bh))),
+        rtol=1e-5,
+    )
     # Train the two RBMs greedily through the common step and assemble the DBM.
     data = {"image": jnp.asarray(rng.integers(0, 2, (32, 3, 1, 1)), jnp.float32)}
     layer_params, inputs = [], data
@@ -193,14 +218,18 @@ def test_pretraining_rbm_free_energy_matches_explicit_copies_and_assembles():
         inputs = {"x": dbm.propagate_up(st.params, x_in, layer, config)}
     params = dbm.from_pretrained(config, layer_params)
     chex.assert_trees_all_equal_shapes(params, dbm.init_params(jax.random.PRNGKey(0), config.sizes))
-    np.testing.assert_allclose(params["b"][1], 0.5 * (layer_params[0]["b_h"] + layer_params[1]["b_v"]))
+    np.testing.assert_allclose(
+        params["b"][1], 0.5 * (layer_params[0]["b_h"] + layer_params[1]["b_v"])
+    )
     with pytest.raises(ValueError, match="pretrained RBMs"):
         dbm.from_pretrained(config, layer_params[:1])
 
 
 def test_persistent_chains_and_log_prob(tmp_path):
     data, _ = _mixture(256)
-    config = dbm.DBMConfig(image_shape=(2, 2, 1), hidden=(3, 2), num_chains=16, ais_intermediate=1000, ais_runs=100)
+    config = dbm.DBMConfig(
+        image_shape=(2, 2, 1), hidden=(3, 2), num_chains=16, ais_intermediate=1000, ais_runs=100
+    )
     model = dbm.make_dbm(config)
     optimizer = optax.sgd(0.05)
     batch = {"image": jnp.asarray(data[:64])}
@@ -210,7 +239,9 @@ def test_persistent_chains_and_log_prob(tmp_path):
         state, _ = step(state, batch, jax.random.PRNGKey(1))
     ckpt = training.Checkpointer(str(tmp_path / "ckpt"))
     ckpt.save(state, {"model": "dbm"})
-    restored, _ = ckpt.restore(training.create_train_state(model, optimizer, jax.random.PRNGKey(5), batch))
+    restored, _ = ckpt.restore(
+        training.create_train_state(model, optimizer, jax.random.PRNGKey(5), batch)
+    )
     ckpt.close()
     chex.assert_trees_all_equal(restored.model_state, state.model_state)
     # log_prob is a lower bound on the exact log p(v), up to the AIS error.

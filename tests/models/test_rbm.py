@@ -28,7 +28,9 @@ def _params(scale=1.0, seed=0, d=D, h=H):
 
 def _neg_energy_table(p):
     W, bv, bh = (np.asarray(p[k], np.float64) for k in ("W", "b_v", "b_h"))
-    return (VS @ bv)[:, None] + (HS @ bh)[None, :] + VS @ W @ HS.T  # [2^D, 2^H], from the definition
+    return (
+        (VS @ bv)[:, None] + (HS @ bh)[None, :] + VS @ W @ HS.T
+    )  # [2^D, 2^H], from the definition
 
 
 def _logsumexp(x, axis=None):
@@ -39,10 +41,19 @@ def test_energy_free_energy_and_log_z_match_enumeration():
     p = _params()
     table = _neg_energy_table(p)
     v, h = np.repeat(VS, len(HS), 0), np.tile(HS, (len(VS), 1))
-    np.testing.assert_allclose(-np.asarray(rbm.energy(p, jnp.asarray(v), jnp.asarray(h))), table.ravel(), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(np.asarray(rbm.free_energy(p, jnp.asarray(VS))), -_logsumexp(table, 1), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        -np.asarray(rbm.energy(p, jnp.asarray(v), jnp.asarray(h))),
+        table.ravel(),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    np.testing.assert_allclose(
+        np.asarray(rbm.free_energy(p, jnp.asarray(VS))), -_logsumexp(table, 1), rtol=1e-5, atol=1e-5
+    )
     log_z = _logsumexp(table)
-    np.testing.assert_allclose(_logsumexp(-np.asarray(rbm.free_energy(p, jnp.asarray(VS)), np.float64)), log_z, rtol=1e-6)
+    np.testing.assert_allclose(
+        _logsumexp(-np.asarray(rbm.free_energy(p, jnp.asarray(VS)), np.float64)), log_z, rtol=1e-6
+    )
 
 
 def test_conditionals_match_enumeration():
@@ -51,8 +62,14 @@ def test_conditionals_match_enumeration():
     joint = np.exp(table - _logsumexp(table))
     p_h_given_v = joint / joint.sum(1, keepdims=True)  # [2^D, 2^H]
     p_v_given_h = joint / joint.sum(0, keepdims=True)
-    np.testing.assert_allclose(p_h_given_v @ HS, np.asarray(jax.nn.sigmoid(rbm.hidden_logits(p, jnp.asarray(VS)))), atol=1e-5)
-    np.testing.assert_allclose(p_v_given_h.T @ VS, np.asarray(rbm.visible_mean(p, jnp.asarray(HS))), atol=1e-5)
+    np.testing.assert_allclose(
+        p_h_given_v @ HS,
+        np.asarray(jax.nn.sigmoid(rbm.hidden_logits(p, jnp.asarray(VS)))),
+        atol=1e-5,
+    )
+    np.testing.assert_allclose(
+        p_v_given_h.T @ VS, np.asarray(rbm.visible_mean(p, jnp.asarray(HS))), atol=1e-5
+    )
     # The samplers draw from those conditionals (20,000 draws: standard error <= 0.0035).
     v = jnp.broadcast_to(jnp.asarray(VS[37]), (20000, D))
     draws = rbm.sample_hidden(jax.random.PRNGKey(0), p, v)
@@ -66,7 +83,9 @@ def test_ais_log_z_matches_enumeration_and_improves_with_k():
     keys = jax.random.split(jax.random.PRNGKey(1), 6)
     rms, std = {}, {}
     for k in (3, 1000):
-        log_z, sd = jax.jit(jax.vmap(lambda key, k=k: rbm.ais_log_z(key, p, base, num_intermediate=k, num_runs=100)))(keys)
+        log_z, sd = jax.jit(
+            jax.vmap(lambda key, k=k: rbm.ais_log_z(key, p, base, num_intermediate=k, num_runs=100))
+        )(keys)
         rms[k] = float(np.sqrt(np.mean((np.asarray(log_z, np.float64) - exact) ** 2)))
         std[k] = float(np.mean(sd))
     # Over six seeds the error shrinks with K; at K=1000 with 100 runs it is ~0.01 nats.
@@ -82,8 +101,17 @@ def test_gaussian_rbm_free_energy_and_ais_against_closed_form():
     log_z = _logsumexp(HS @ bh + wh @ bv + 0.5 * np.sum(wh**2, 1)) + 0.5 * D * np.log(2 * np.pi)
     v = np.random.default_rng(1).normal(size=(5, D))
     f_exact = 0.5 * np.sum((v - bv) ** 2, 1) - np.sum(np.logaddexp(0, v @ W + bh), 1)
-    np.testing.assert_allclose(np.asarray(rbm.free_energy(p, jnp.asarray(v, jnp.float32), "gaussian")), f_exact, rtol=1e-5)
-    est, std = rbm.ais_log_z(jax.random.PRNGKey(2), p, jnp.zeros(D), num_intermediate=500, num_runs=100, visible="gaussian")
+    np.testing.assert_allclose(
+        np.asarray(rbm.free_energy(p, jnp.asarray(v, jnp.float32), "gaussian")), f_exact, rtol=1e-5
+    )
+    est, std = rbm.ais_log_z(
+        jax.random.PRNGKey(2),
+        p,
+        jnp.zeros(D),
+        num_intermediate=500,
+        num_runs=100,
+        visible="gaussian",
+    )
     assert abs(float(est) - log_z) < 0.05 and float(std) < 0.05
 
 
@@ -94,7 +122,11 @@ def test_surrogate_gradient_is_positive_minus_negative_statistics():
     v_neg = jnp.asarray(rng.integers(0, 2, (12, D)), jnp.float32)
     from genjax.losses import cd_surrogate
 
-    grads = jax.grad(lambda q: cd_surrogate(rbm.free_energy(q, v), rbm.free_energy(q, jax.lax.stop_gradient(v_neg))))(p)
+    grads = jax.grad(
+        lambda q: cd_surrogate(
+            rbm.free_energy(q, v), rbm.free_energy(q, jax.lax.stop_gradient(v_neg))
+        )
+    )(p)
     ph, ph_neg = jax.nn.sigmoid(v @ p["W"] + p["b_h"]), jax.nn.sigmoid(v_neg @ p["W"] + p["b_h"])
     # d(-log p)/dtheta = -<dE/dtheta>_data... written as (negative minus positive) statistics.
     want = {
@@ -122,7 +154,9 @@ def test_pseudo_likelihood_and_reconstruction_against_direct_formulas():
         exact.append(total)
     np.testing.assert_allclose(pll, exact, rtol=0.05)
     recon = jax.nn.sigmoid((jax.nn.sigmoid(v @ p["W"] + p["b_h"])) @ p["W"].T + p["b_v"])
-    np.testing.assert_allclose(rbm.reconstruction_error(p, v), np.sum((v - recon) ** 2, 1), rtol=1e-6)
+    np.testing.assert_allclose(
+        rbm.reconstruction_error(p, v), np.sum((v - recon) ** 2, 1), rtol=1e-6
+    )
 
 
 def _mixture_data(n=4096):
@@ -144,12 +178,17 @@ def _kl(p_data, params):
 @pytest.mark.parametrize("persistent", [True, False])
 def test_training_through_the_common_step_lowers_the_exact_kl(persistent):
     data, p_target = _mixture_data()
-    config = rbm.RBMConfig(image_shape=(2, 3, 1), num_hidden=H, persistent=persistent, num_chains=64, cd_steps=1)
+    config = rbm.RBMConfig(
+        image_shape=(2, 3, 1), num_hidden=H, persistent=persistent, num_chains=64, cd_steps=1
+    )
     model = rbm.make_rbm(config)
-    # A decaying learning rate: with a constant one, PCD's chains stop mixing as the weights grow and
-    # the fit oscillates (measured KL 0.02 .. 1.0 between steps 200 and 800).
-    optimizer = optax.chain(optax.add_decayed_weights(1e-4), optax.sgd(optax.linear_schedule(0.1, 0.0, 400), momentum=0.5))
-    batches = lambda s: {"image": jnp.asarray(data[(s % 64) * 64:(s % 64 + 1) * 64])}
+    # A decaying learning rate: with a constant one, PCD's chains stop mixing as the weights grow
+    # and the fit oscillates (measured KL 0.02 .. 1.0 between steps 200 and 800).
+    optimizer = optax.chain(
+        optax.add_decayed_weights(1e-4),
+        optax.sgd(optax.linear_schedule(0.1, 0.0, 400), momentum=0.5),
+    )
+    batches = lambda s: {"image": jnp.asarray(data[(s % 64) * 64 : (s % 64 + 1) * 64])}
     state = training.create_train_state(model, optimizer, jax.random.PRNGKey(0), batches(0))
     kl0 = _kl(p_target, state.params)
     step = training.compile_step(training.make_train_step(model, optimizer), "jit")
@@ -159,7 +198,9 @@ def test_training_through_the_common_step_lowers_the_exact_kl(persistent):
     kl1 = _kl(p_target, state.params)
     # Measured: KL from 1.5 nats at the start to 0.04 (PCD) and 0.07 (CD-1) after 400 steps.
     assert kl0 > 1.0 and kl1 < 0.1 * kl0, (kl0, kl1)
-    assert np.isfinite(float(metrics["pseudo_log_likelihood"])) and float(metrics["recon_error"]) > 0
+    assert (
+        np.isfinite(float(metrics["pseudo_log_likelihood"])) and float(metrics["recon_error"]) > 0
+    )
     if persistent:
         chex.assert_shape(state.model_state["chains"], (64, D))
 
@@ -181,24 +222,37 @@ def test_persistent_chains_survive_a_checkpoint_round_trip(tmp_path):
     restored, _ = ckpt.restore(fresh)
     ckpt.close()
     chex.assert_trees_all_equal(restored.model_state, state.model_state)
-    assert not np.array_equal(np.asarray(fresh.model_state["chains"]), np.asarray(state.model_state["chains"]))
+    assert not np.array_equal(
+        np.asarray(fresh.model_state["chains"]), np.asarray(state.model_state["chains"])
+    )
     # The next step continues the same chains from the restored state.
-    chex.assert_trees_all_equal(step(restored, batch, key)[0].model_state, step(state, batch, key)[0].model_state)
+    chex.assert_trees_all_equal(
+        step(restored, batch, key)[0].model_state, step(state, batch, key)[0].model_state
+    )
 
 
 def test_model_sample_and_log_prob():
     data, _ = _mixture_data(256)
-    config = rbm.RBMConfig(image_shape=(2, 3, 1), num_hidden=H, sample_steps=50, ais_intermediate=1000, ais_runs=100)
+    config = rbm.RBMConfig(
+        image_shape=(2, 3, 1), num_hidden=H, sample_steps=50, ais_intermediate=1000, ais_runs=100
+    )
     model = rbm.make_rbm(config)
     p = _params(scale=1.5, seed=5)
     variables = model.init(jax.random.PRNGKey(0), {"image": jnp.asarray(data)})
     x = model.sample(p, variables["state"], jax.random.PRNGKey(1), 4000)
     chex.assert_shape(x, (4000, 2, 3, 1))
-    counts = np.bincount(np.asarray(x).reshape(-1, D).astype(int) @ (2 ** np.arange(D - 1, -1, -1)), minlength=2**D)
+    counts = np.bincount(
+        np.asarray(x).reshape(-1, D).astype(int) @ (2 ** np.arange(D - 1, -1, -1)), minlength=2**D
+    )
     table = _neg_energy_table(p)
     log_pv = _logsumexp(table, 1) - _logsumexp(table)
     assert 0.5 * np.abs(counts / counts.sum() - np.exp(log_pv)).sum() < 0.06
-    lp = model.log_prob(p, variables["state"], {"image": jnp.asarray(VS[:5].reshape(5, 2, 3, 1), jnp.float32)}, jax.random.PRNGKey(2))
+    lp = model.log_prob(
+        p,
+        variables["state"],
+        {"image": jnp.asarray(VS[:5].reshape(5, 2, 3, 1), jnp.float32)},
+        jax.random.PRNGKey(2),
+    )
     np.testing.assert_allclose(np.asarray(lp), log_pv[:5], atol=0.05)
     assert model.likelihood == rbm.Likelihood.ESTIMATE
 

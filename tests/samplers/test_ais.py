@@ -15,7 +15,9 @@ def _problem():
     a0 = jnp.asarray(rng.normal(0, 0.5, D), jnp.float32)  # base logits
     a1 = jnp.asarray(rng.normal(0, 3.0, D), jnp.float32)  # target logits, far from the base
     log_f = lambda x, beta: x @ ((1.0 - beta) * a0 + beta * a1)
-    transition = lambda key, x, beta: gibbs.bernoulli(key, jnp.broadcast_to((1.0 - beta) * a0 + beta * a1, x.shape))
+    transition = lambda key, x, beta: gibbs.bernoulli(
+        key, jnp.broadcast_to((1.0 - beta) * a0 + beta * a1, x.shape)
+    )
     log_z0 = jnp.sum(jax.nn.softplus(a0))
     exact = float(jnp.sum(jax.nn.softplus(a1)))
     return a0, log_f, transition, log_z0, exact

@@ -72,8 +72,12 @@ def test_seeded_chains_start_at_the_given_images_and_forget_them():
     p = _rbm()
     pv = _exact_pv(p)
     seed = jnp.ones((3000, D))
-    (v1, _), _ = gibbs.run_chains(jax.random.PRNGKey(3), (seed, jnp.zeros((3000, H))), _conditionals(p), 1)
-    (vn, _), _ = gibbs.run_chains(jax.random.PRNGKey(3), (seed, jnp.zeros((3000, H))), _conditionals(p), 60)
+    (v1, _), _ = gibbs.run_chains(
+        jax.random.PRNGKey(3), (seed, jnp.zeros((3000, H))), _conditionals(p), 1
+    )
+    (vn, _), _ = gibbs.run_chains(
+        jax.random.PRNGKey(3), (seed, jnp.zeros((3000, H))), _conditionals(p), 60
+    )
     # After one sweep the chains still remember the seed (the all-ones image); after 60 they do not.
     assert _tv(np.asarray(v1), pv) > 2 * _tv(np.asarray(vn), pv)
     assert _tv(np.asarray(vn), pv) < 0.06
@@ -87,7 +91,7 @@ def test_pmap_over_devices_reproduces_the_vmapped_chains():
     keys = jax.random.split(jax.random.PRNGKey(4), c)
     v0 = gibbs.marginal_init(jax.random.PRNGKey(5), c, jnp.full((D,), 0.3))
     layers = (v0, jnp.zeros((c, H)))
-    one = lambda k, l: gibbs.run_chain(k, l, _conditionals(p), 20, trace_fn=lambda s: s[0])
+    one = lambda k, li: gibbs.run_chain(k, li, _conditionals(p), 20, trace_fn=lambda s: s[0])
     ref = jax.jit(jax.vmap(one))(keys, layers)
     split = lambda x: x.reshape((n_dev, c // n_dev) + x.shape[1:])
     out = jax.pmap(jax.vmap(one))(split(keys), jax.tree.map(split, layers))
@@ -103,13 +107,21 @@ def test_schedule_and_validation():
     with pytest.raises(ValueError, match="one conditional per layer"):
         gibbs.run_chain(jax.random.PRNGKey(0), (jnp.zeros(D),), _conditionals(p), 2)
     with pytest.raises(ValueError, match="names a layer"):
-        gibbs.run_chain(jax.random.PRNGKey(0), (jnp.zeros(D), jnp.zeros(H)), _conditionals(p), 2, schedule=((2,),))
+        gibbs.run_chain(
+            jax.random.PRNGKey(0),
+            (jnp.zeros(D), jnp.zeros(H)),
+            _conditionals(p),
+            2,
+            schedule=((2,),),
+        )
 
 
 def test_sweep_updates_each_group_from_the_current_state():
     # Layer 1 copies layer 0, layer 0 becomes 1 - layer 1: with schedule ((1,), (0,)) one sweep maps
     # (a, _) -> (1 - a, a); the order matters, so a wrong implementation gives another result.
-    conds = (lambda k, l: 1.0 - l[1], lambda k, l: l[0])
-    out = gibbs.gibbs_sweep(jax.random.PRNGKey(0), (jnp.array([1.0, 0.0]), jnp.zeros(2)), conds, ((1,), (0,)))
+    conds = (lambda k, li: 1.0 - li[1], lambda k, li: li[0])
+    out = gibbs.gibbs_sweep(
+        jax.random.PRNGKey(0), (jnp.array([1.0, 0.0]), jnp.zeros(2)), conds, ((1,), (0,))
+    )
     np.testing.assert_array_equal(out[0], [0.0, 1.0])
     np.testing.assert_array_equal(out[1], [1.0, 0.0])
