@@ -134,9 +134,11 @@ def test_surrogate_gradient_is_data_minus_model_statistics():
     p = _params(SIZES2, scale=0.5)
     rng = np.random.default_rng(4)
     v = jnp.asarray(rng.integers(0, 2, (8, 4)), jnp.float32)
-    mus, _ = dbm.mean_field(p, v)
+    mus, _ = jax.jit(dbm.mean_field)(p, v)
     chains = tuple(jnp.asarray(rng.integers(0, 2, (5, n)), jnp.float32) for n in SIZES2)
-    grads = jax.grad(lambda q: cd_surrogate(dbm.energy(q, (v, *mus)), dbm.energy(q, chains)))(p)
+    grads = jax.jit(
+        jax.grad(lambda q: cd_surrogate(dbm.energy(q, (v, *mus)), dbm.energy(q, chains)))
+    )(p)
     data = (v, *mus)
     want_w = [
         -(data[li].T @ data[li + 1]) / 8 + (chains[li].T @ chains[li + 1]) / 5 for li in range(2)
@@ -225,10 +227,16 @@ def test_pretraining_rbm_free_energy_matches_explicit_copies_and_assembles():
         dbm.from_pretrained(config, layer_params[:1])
 
 
-def test_persistent_chains_and_log_prob(tmp_path):
+@pytest.mark.slow  # the same orbax path as tests/models/test_rbm.py, here with tuple-valued chains
+def test_persistent_chains_survive_a_checkpoint_round_trip(tmp_path):
     data, _ = _mixture(256)
     config = dbm.DBMConfig(
-        image_shape=(2, 2, 1), hidden=(3, 2), num_chains=16, ais_intermediate=1000, ais_runs=100
+        image_shape=(2, 2, 1),
+        hidden=(3, 2),
+        num_chains=16,
+        ais_intermediate=1000,
+        ais_runs=100,
+        sample_steps=10,
     )
     model = dbm.make_dbm(config)
     optimizer = optax.sgd(0.05)
@@ -244,14 +252,30 @@ def test_persistent_chains_and_log_prob(tmp_path):
     )
     ckpt.close()
     chex.assert_trees_all_equal(restored.model_state, state.model_state)
+
+
+def test_log_prob_is_a_lower_bound_and_sample_has_the_data_shape():
+    data, _ = _mixture(256)
+    config = dbm.DBMConfig(
+        image_shape=(2, 2, 1),
+        hidden=(3, 2),
+        num_chains=16,
+        ais_intermediate=1000,
+        ais_runs=100,
+        sample_steps=10,
+    )
+    model = dbm.make_dbm(config)
+    state = jax.jit(model.init)(jax.random.PRNGKey(0), {"image": jnp.asarray(data[:64])})
     # log_prob is a lower bound on the exact log p(v), up to the AIS error.
     p = _params(SIZES2, scale=1.0, seed=6)
     vs = jnp.asarray(_states(4).reshape(16, 2, 2, 1), jnp.float32)
-    lp = np.asarray(model.log_prob(p, state.model_state, {"image": vs}, jax.random.PRNGKey(2)))
+    lp = np.asarray(
+        jax.jit(model.log_prob)(p, state["state"], {"image": vs}, jax.random.PRNGKey(2))
+    )
     log_pv, _ = _exact_log_pv(p, SIZES2)
     assert np.all(lp <= log_pv + 0.05) and np.all(lp > log_pv - 1.0)
     assert model.likelihood == dbm.Likelihood.LOWER_BOUND
-    x = model.sample(p, state.model_state, jax.random.PRNGKey(3), 8)
+    x = jax.jit(model.sample, static_argnums=3)(p, state["state"], jax.random.PRNGKey(3), 8)
     chex.assert_shape(x, (8, 2, 2, 1))
 
 

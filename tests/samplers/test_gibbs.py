@@ -72,12 +72,13 @@ def test_seeded_chains_start_at_the_given_images_and_forget_them():
     p = _rbm()
     pv = _exact_pv(p)
     seed = jnp.ones((3000, D))
-    (v1, _), _ = gibbs.run_chains(
-        jax.random.PRNGKey(3), (seed, jnp.zeros((3000, H))), _conditionals(p), 1
+    run = jax.jit(
+        lambda key: gibbs.run_chains(
+            key, (seed, jnp.zeros((3000, H))), _conditionals(p), 60, trace_fn=lambda s: s[0]
+        )[1]
     )
-    (vn, _), _ = gibbs.run_chains(
-        jax.random.PRNGKey(3), (seed, jnp.zeros((3000, H))), _conditionals(p), 60
-    )
+    trace = run(jax.random.PRNGKey(3))
+    v1, vn = trace[:, 0], trace[:, -1]
     # After one sweep the chains still remember the seed (the all-ones image); after 60 they do not.
     assert _tv(np.asarray(v1), pv) > 2 * _tv(np.asarray(vn), pv)
     assert _tv(np.asarray(vn), pv) < 0.06
