@@ -166,26 +166,24 @@ def dbm_test_bound(key, config, params, model_state, x_test, k: int, m: int) -> 
     }
 
 
-def rbm_grids(key, params, state, x_test, path: str, steps: int) -> str:
+def rbm_grids(key, params, x_test, path: str, steps: int) -> str:
+    """Gibbs chains from Bernoulli(0.5) noise and seeded with test images, shown after 1, 10, 100
+    and ``steps`` sweeps (the visible samples; white = 1)."""
     n = 10
     k0, k1, k2 = jax.random.split(key, 3)
     noise = gibbs.noise_init(k0, n, (params["W"].shape[0],))
     seeds = jnp.asarray(x_test[:n].reshape(n, -1))
     rows = [("test images (seeds)", np.asarray(seeds))]
     h = jnp.zeros((n, params["b_h"].shape[0]))
+    run = jax.jit(
+        lambda k, v0: gibbs.run_chains(
+            k, (v0, h), rbm.conditionals(params), steps, trace_fn=lambda s: s[0]
+        )[1]
+    )
+    shown = sorted({i for i in (1, 10, 100) if i < steps} | {steps})
     for name, v0, k in (("from noise", noise, k1), ("seeded", seeds, k2)):
-        _, trace = jax.jit(
-            lambda k, v0: gibbs.run_chains(
-                k,
-                (v0, h),
-                rbm.conditionals(params),
-                steps,
-                thin=steps // 4,
-                trace_fn=lambda s: s[0],
-            )
-        )(k, v0)
-        for j in range(4):
-            rows.append((f"{name}, sweep {(j + 1) * steps // 4}", np.asarray(trace[:, j])))
+        trace = np.asarray(run(k, v0))
+        rows.extend((f"{name}, sweep {i}", trace[:, i - 1]) for i in shown)
     rows = [(t, 2.0 * r.reshape(n, 8, 8, 1) - 1.0) for t, r in rows]
     return save_gallery(rows, path, ncol=n, title="RBM 64 hidden, PCD: Gibbs samples")
 
@@ -219,7 +217,7 @@ def main(argv=None):
     eval_key = jax.random.fold_in(key, 10)
     runs: dict = {"rbm_pcd_ours": [], "rbm_pcd_ours_lr_decay": [], "rbm_sklearn": []}
     for seed in range(args.seeds):
-        ours, ours_state = train_rbm(x_train, args.epochs, jax.random.PRNGKey(seed))
+        ours, _ = train_rbm(x_train, args.epochs, jax.random.PRNGKey(seed))
         runs["rbm_pcd_ours"].append(
             rbm_test_ll(eval_key, ours, base, x_test, args.ais_k, args.ais_m)
         )
@@ -238,7 +236,7 @@ def main(argv=None):
             )
         )
         if seed == 0:
-            grid_params, grid_state = decayed, ours_state
+            grid_params = decayed
     for name, rows in runs.items():
         lls = np.array([r["test_ll"] for r in rows])
         out[name] = {
@@ -257,7 +255,6 @@ def main(argv=None):
     out["grid"] = rbm_grids(
         jax.random.fold_in(key, 3),
         grid_params,
-        grid_state,
         x_test,
         os.path.join(args.workdir, "rbm_samples.png"),
         40 if args.quick else 1000,
