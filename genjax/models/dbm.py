@@ -356,7 +356,8 @@ def make_dbm(config: DBMConfig) -> Model:
         v = _flatten(batch, config.image_shape)
         frozen = jax.lax.stop_gradient(params)
         mus, info = mean_field(frozen, v, **mf)
-        chains, _ = gibbs.run_chains(key, state["chains"], conditionals(frozen), config.gibbs_steps)
+        # One key per sweep for the whole batch of chains (the conditionals are batch-agnostic).
+        chains, _ = gibbs.run_chain(key, state["chains"], conditionals(frozen), config.gibbs_steps)
         chains = jax.lax.stop_gradient(chains)
         value = cd_surrogate(energy(params, (v, *mus)), energy(params, chains))
         recon = jax.nn.sigmoid(layer_logits(frozen, (v, mus[0]), 0))

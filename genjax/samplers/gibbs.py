@@ -140,6 +140,10 @@ def run_chain(
 ) -> tuple[Layers, Any]:
     """Runs one chain for ``burn_in + num_steps`` sweeps with the scan driver.
 
+    Conditionals written with products over the last axis (``v @ W``) are batch-agnostic: given
+    layers with a leading chain axis, this runs all chains as one batched block update with one key
+    per sweep, which is cheaper inside a training step than :func:`run_chains`' per-chain keys.
+
     Args:
       key: the chain's PRNG key.
       layers: its initial layers.

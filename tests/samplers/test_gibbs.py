@@ -25,7 +25,7 @@ def _rbm():
 def _conditionals(p):
     # Written here, independently of genjax.models.rbm, from the energy -v.b_v - h.b_h - v W h.
     return (
-        lambda key, layers: gibbs.bernoulli(key, p["W"] @ layers[1] + p["b_v"]),
+        lambda key, layers: gibbs.bernoulli(key, layers[1] @ p["W"].T + p["b_v"]),
         lambda key, layers: gibbs.bernoulli(key, layers[0] @ p["W"] + p["b_h"]),
     )
 
@@ -66,6 +66,20 @@ def test_chains_from_noise_reach_the_exact_distribution():
     assert _tv(np.asarray(trace), pv) < 0.045
     assert _tv(np.asarray(v0), pv) > 0.3
     assert set(np.unique(np.asarray(v_final))) <= {0.0, 1.0}
+
+
+def test_batched_block_update_samples_the_same_distribution():
+    # The same (batch-agnostic) conditionals on [C, n] layers: one key per sweep for all chains.
+    p = _rbm()
+    pv = _exact_pv(p)
+    c = 2000
+    layers = (gibbs.noise_init(jax.random.PRNGKey(1), c, (D,)), jnp.zeros((c, H)))
+    run = jax.jit(
+        lambda key: gibbs.run_chain(
+            key, layers, _conditionals(p), 40, burn_in=30, thin=4, trace_fn=lambda s: s[0]
+        )[1]
+    )
+    assert _tv(np.asarray(run(jax.random.PRNGKey(2))), pv) < 0.045
 
 
 def test_seeded_chains_start_at_the_given_images_and_forget_them():
