@@ -144,6 +144,32 @@ def test_surrogate_gradient_is_positive_minus_negative_statistics():
     chex.assert_trees_all_close(grads, want, atol=1e-6)
 
 
+def test_gaussian_model_loss_gradient_uses_its_persistent_negatives():
+    # Model.loss of a Gaussian-Bernoulli PCD RBM: the returned chains are the negatives, and the
+    # gradient must be the Gaussian positive-minus-negative statistics computed from them.
+    config = rbm.RBMConfig(image_shape=(3, 2, 1), num_hidden=H, visible="gaussian", num_chains=7)
+    model = rbm.make_rbm(config)
+    x = jax.random.normal(jax.random.PRNGKey(0), (9, 3, 2, 1))
+    variables = model.init(jax.random.PRNGKey(1), {"image": x})
+    params, state = variables["params"], variables["state"]
+    params = {**params, "W": params["W"] + 0.3}
+
+    def loss(q):
+        return model.loss(q, state, {"image": x}, jax.random.PRNGKey(2))
+
+    (_, (metrics, new_state)), grads = jax.jit(jax.value_and_grad(loss, has_aux=True))(params)
+    v, v_neg = x.reshape(9, -1), new_state["chains"]
+    assert not np.allclose(v_neg, state["chains"]) and "pseudo_log_likelihood" not in metrics
+    ph = jax.nn.sigmoid(v @ params["W"] + params["b_h"])
+    ph_neg = jax.nn.sigmoid(v_neg @ params["W"] + params["b_h"])
+    want = {
+        "W": -(v.T @ ph) / 9 + (v_neg.T @ ph_neg) / 7,
+        "b_v": -jnp.mean(v - params["b_v"], 0) + jnp.mean(v_neg - params["b_v"], 0),
+        "b_h": -ph.mean(0) + ph_neg.mean(0),
+    }
+    chex.assert_trees_all_close(grads, want, atol=1e-5)
+
+
 def test_pseudo_likelihood_and_reconstruction_against_direct_formulas():
     p = _params()
     v = jnp.asarray(VS[[3, 20, 63]], jnp.float32)
