@@ -28,6 +28,8 @@ import optax
 
 from experiments.benchmarks import harness
 from genjax import training
+from genjax.data import digits
+from genjax.data.transforms import binarize
 from genjax.models import rbm
 from genjax.samplers import gibbs
 
@@ -112,12 +114,9 @@ def _numpy_gibbs(d: int, h: int, sweeps: int, chains: int):
 
 
 def binary_digits(n: int = 1700) -> np.ndarray:
-    """The first ``n`` scikit-learn digits binarized at half intensity: float32 [n, 8, 8, 1] in
-    {0, 1}."""
-    from sklearn.datasets import load_digits
-
-    x = load_digits().images[:n]
-    return (x > 8).astype(np.float32)[..., None]
+    """The first ``n`` digits (``genjax.data.digits``, split 'all') binarized at half intensity:
+    float32 [n, 8, 8, 1] in {0, 1}."""
+    return np.asarray(binarize(digits.load_digits("all")["image"][:n], 8))
 
 
 def _pcd_model(batch: int):
