@@ -44,7 +44,9 @@ def _genjax_imports(path: pathlib.Path):
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            names = [f"{node.module}.{a.name}" for a in node.names]
+            if node.module != "genjax":
+                names.append(node.module)
         else:
             continue
         for name in names:
