@@ -1,5 +1,6 @@
 """Offline feature extractors for evaluation: the shipped digits classifier (trained by genjax
-itself, ``experiments/train_classifier.py``) and loaders that never download."""
+itself, ``experiments/train_classifier.py``) and the FID Inception-v3 from a weights file the user
+converted (``experiments/convert_inception.py``). Nothing here downloads."""
 
 from __future__ import annotations
 
@@ -10,9 +11,17 @@ from typing import Callable, NamedTuple
 import jax
 import numpy as np
 
+from genjax.nn import inception
 from genjax.nn.classifier import ImageClassifier
 
-__all__ = ["DIGITS_CLASSIFIER_DIR", "FeatureExtractor", "load_classifier", "save_classifier", "digits_features"]
+__all__ = [
+    "DIGITS_CLASSIFIER_DIR",
+    "FeatureExtractor",
+    "load_classifier",
+    "save_classifier",
+    "digits_features",
+    "inception_features",
+]
 
 DIGITS_CLASSIFIER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights", "digits_classifier")
 """The digits classifier shipped inside the package (orbax params + ``meta.json``)."""
@@ -21,7 +30,8 @@ DIGITS_CLASSIFIER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
 class FeatureExtractor(NamedTuple):
     """``apply(images) -> (features [N, F] float32, probs [N, K] float32)`` and where it came from.
 
-    ``images``: float32 ``[N, H, W, C]`` in [-1, 1] (evaluated in batches of 500).
+    ``images``: float32 ``[N, H, W, C]`` in [-1, 1], evaluated in fixed-size batches by one jitted
+    forward. ``test_accuracy`` is NaN where unknown (Inception).
     """
 
     apply: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -62,21 +72,48 @@ def load_classifier(path: str, image_shape: tuple[int, int, int] = (8, 8, 1)) ->
     target = jax.eval_shape(lambda: net.init(jax.random.PRNGKey(0), np.zeros((1, *image_shape), np.float32))["params"])
     params = ocp.StandardCheckpointer().restore(os.path.join(path, "params"), target)
 
+    apply = _batched(net.apply, {"params": params}, tuple(image_shape), 500)
+    return FeatureExtractor(apply, f"{meta['dataset']}-classifier", float(meta["test_accuracy"]))
+
+
+def _batched(net_apply, variables, image_shape, batch_size: int) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Wraps ``net_apply(variables, x) -> (logits, features)`` as a batched numpy ``apply``; the
+    last batch is padded so that one compiled shape serves every call. Variables are passed as
+    arguments, not closed over, so XLA does not fold millions of constants."""
+
     @jax.jit
-    def forward(x):
-        logits, feats = net.apply({"params": params}, x)
+    def forward(variables, x):
+        logits, feats = net_apply(variables, x)
         return feats, jax.nn.softmax(logits, -1)
 
     def apply(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         images = np.asarray(images, np.float32)
-        if images.ndim != 4 or images.shape[1:] != tuple(image_shape):
-            raise ValueError(f"images must be [N, {', '.join(map(str, image_shape))}], got {images.shape}")
-        outs = [forward(images[i:i + 500]) for i in range(0, len(images), 500)]
-        return np.concatenate([np.asarray(o[0]) for o in outs]), np.concatenate([np.asarray(o[1]) for o in outs])
+        if images.ndim != 4 or (image_shape is not None and images.shape[1:] != image_shape):
+            raise ValueError(f"images must be [N, {', '.join(map(str, image_shape or 'HWC'))}], got {images.shape}")
+        feats, probs = [], []
+        for i in range(0, len(images), batch_size):
+            x = images[i:i + batch_size]
+            pad = batch_size - len(x)
+            f, p = forward(variables, np.concatenate([x, np.zeros((pad, *x.shape[1:]), np.float32)]) if pad else x)
+            feats.append(np.asarray(f)[:len(x)])
+            probs.append(np.asarray(p)[:len(x)])
+        return np.concatenate(feats), np.concatenate(probs)
 
-    return FeatureExtractor(apply, f"{meta['dataset']}-classifier", float(meta["test_accuracy"]))
+    return apply
 
 
 def digits_features() -> FeatureExtractor:
     """The shipped digits classifier (8x8x1 inputs in [-1, 1])."""
     return load_classifier(DIGITS_CLASSIFIER_DIR)
+
+
+def inception_features(weights_path: str, batch_size: int = 50) -> FeatureExtractor:
+    """The FID Inception-v3 (pool3 features [N, 2048], softmax over 1008 classes) from converted
+    pytorch-fid weights; images of any size are resized to 299x299, grey ones repeated to RGB.
+
+    Raises:
+      FileNotFoundError: when ``weights_path`` is missing, saying how to make it.
+    """
+    variables = inception.load_inception_variables(weights_path)
+    apply = _batched(inception.InceptionV3().apply, variables, None, batch_size)
+    return FeatureExtractor(apply, "inception-v3-pool3", float("nan"))
