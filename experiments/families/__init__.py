@@ -1,0 +1,47 @@
+"""How each family is driven by the CLI: one module per family exposing ``spec(config) -> FamilySpec``.
+
+A spec turns the loose ConfigDict into typed library configs (at the edge, as vdm does) and says how
+raw data becomes the family's batches and how its samples become images for evaluation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Any, Callable, Optional
+
+
+__all__ = ["FamilySpec", "FAMILIES", "get_spec"]
+
+FAMILIES = ("rbm", "dbm", "vae", "gan", "flow", "pixelcnn", "diffusion", "consistency")
+
+
+@dataclasses.dataclass(frozen=True)
+class FamilySpec:
+    """Attributes:
+    model: the family's ``genjax.Model``.
+    to_batch: raw arrays ``{'image': uint8 [N,H,W,C] levels, 'label'}`` -> the model's batch arrays.
+    to_images: the model's samples -> float32 ``[N, H, W, C]`` images in [-1, 1].
+    sample: ``(train_state, key, n) -> samples`` (default: ``model.sample`` on the EMA params when
+      kept, else the params).
+    nfe: network evaluations per sample.
+    ema_decay: EMA kept by the train step, or ``None``.
+    """
+
+    model: Any
+    to_batch: Callable[[dict], dict]
+    to_images: Callable[[Any], Any]
+    nfe: int
+    sample: Optional[Callable[..., Any]] = None
+    ema_decay: Optional[float] = None
+
+
+def get_spec(config) -> FamilySpec:
+    """Builds the spec of ``config.family``.
+
+    Raises:
+      ValueError: for an unknown family, listing the valid ones.
+    """
+    if config.family not in FAMILIES:
+        raise ValueError(f"unknown family {config.family!r}; valid choices: {list(FAMILIES)}")
+    return importlib.import_module(f"experiments.families.{config.family}").spec(config)

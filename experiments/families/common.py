@@ -1,0 +1,34 @@
+"""Data conventions shared by the family specs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from genjax.data import registry, transforms
+
+
+def symmetric_batch(config):
+    """Raw levels -> float32 images in [-1, 1] (continuous models)."""
+    levels = registry.num_levels(config.dataset)
+
+    def to_batch(raw: dict) -> dict:
+        return {"image": np.asarray(transforms.to_symmetric(raw["image"], levels)), "label": raw["label"]}
+
+    return to_batch
+
+
+def binary_batch(threshold: int):
+    """Raw levels -> float32 {0, 1} images (pixels above ``threshold``)."""
+
+    def to_batch(raw: dict) -> dict:
+        return {"image": (raw["image"] > threshold).astype(np.float32), "label": raw["label"]}
+
+    return to_batch
+
+
+def identity_images(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.asarray(x, np.float32), -1.0, 1.0)
+
+
+def binary_images(x: np.ndarray) -> np.ndarray:
+    return 2.0 * np.asarray(x, np.float32) - 1.0
