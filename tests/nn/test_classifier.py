@@ -1,0 +1,42 @@
+"""The digits classifier: shipped weights accurate on the held-out split, features = penultimate layer."""
+
+import numpy as np
+import pytest
+
+import chex
+import jax
+import jax.numpy as jnp
+
+from genjax.data import digits, transforms
+from genjax.metrics import features
+from genjax.nn.classifier import ImageClassifier
+
+MIN_TEST_ACCURACY = 0.97
+
+
+def test_shipped_weights_classify_the_digits_test_split():
+    test = digits.load_digits("test")
+    images = np.asarray(transforms.to_symmetric(test["image"], digits.NUM_LEVELS))
+    extractor = features.digits_features()
+    feats, probs = extractor.apply(images)
+    chex.assert_shape([feats, probs], [(360, 128), (360, 10)])
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+    accuracy = np.mean(probs.argmax(1) == test["label"])
+    assert accuracy >= MIN_TEST_ACCURACY
+    assert extractor.test_accuracy == pytest.approx(accuracy, abs=1e-6)  # meta.json says what we measure
+
+
+def test_logits_are_a_linear_head_on_the_returned_features():
+    net = ImageClassifier(num_classes=7, channels=(4, 8), feature_dim=16)
+    x = jax.random.uniform(jax.random.PRNGKey(0), (3, 8, 8, 1), minval=-1, maxval=1)
+    params = net.init(jax.random.PRNGKey(1), x)["params"]
+    logits, feats = net.apply({"params": params}, x)
+    chex.assert_shape([logits, feats], [(3, 7), (3, 16)])
+    head = params["head"]
+    np.testing.assert_allclose(logits, feats @ head["kernel"] + head["bias"], rtol=1e-5, atol=1e-6)
+    assert jnp.all(feats >= 0)  # ReLU features
+
+
+def test_missing_classifier_names_the_file_and_the_command_that_makes_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="meta.json.*experiments.train_classifier"):
+        features.load_classifier(str(tmp_path / "nothing"))
