@@ -55,7 +55,8 @@ def train(dataset: str, data_dir: str | None, out: str, steps: int, seed: int = 
     )
     logits, _ = net.apply({"params": state.params}, test_set["image"])
     accuracy = float(np.mean(np.argmax(logits, -1) == test_set["label"]))
-    features.save_classifier(out, state.params, num_classes=num_classes, accuracy=accuracy, dataset=dataset)
+    features.save_classifier(out, state.params, num_classes=num_classes, accuracy=accuracy, dataset=dataset,
+                             image_shape=tuple(train_set["image"].shape[1:]))
     return accuracy
 
 

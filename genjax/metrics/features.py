@@ -39,8 +39,11 @@ class FeatureExtractor(NamedTuple):
     test_accuracy: float
 
 
-def save_classifier(path: str, params, *, num_classes: int, accuracy: float, dataset: str) -> None:
-    """Writes params with orbax and ``meta.json`` (classes, test accuracy, dataset) under ``path``."""
+def save_classifier(
+    path: str, params, *, num_classes: int, accuracy: float, dataset: str, image_shape: tuple[int, int, int]
+) -> None:
+    """Writes :class:`ImageClassifier` params with orbax and ``meta.json`` (classes, test accuracy,
+    dataset, input shape) under ``path``."""
     import orbax.checkpoint as ocp
 
     path = os.path.abspath(path)
@@ -49,11 +52,13 @@ def save_classifier(path: str, params, *, num_classes: int, accuracy: float, dat
     ckpt.save(os.path.join(path, "params"), params, force=True)
     ckpt.wait_until_finished()
     with open(os.path.join(path, "meta.json"), "w") as f:
-        json.dump({"num_classes": num_classes, "test_accuracy": accuracy, "dataset": dataset}, f)
+        json.dump({"num_classes": num_classes, "test_accuracy": accuracy, "dataset": dataset,
+                   "image_shape": list(image_shape)}, f)
 
 
-def load_classifier(path: str, image_shape: tuple[int, int, int] = (8, 8, 1)) -> FeatureExtractor:
-    """Loads a classifier saved by :func:`save_classifier`.
+def load_classifier(path: str) -> FeatureExtractor:
+    """Loads a classifier saved by :func:`save_classifier`; its params are restored once and closed
+    over by the returned ``apply`` (no module-level cache).
 
     Raises:
       FileNotFoundError: naming the missing file and the command that makes it.
@@ -68,11 +73,12 @@ def load_classifier(path: str, image_shape: tuple[int, int, int] = (8, 8, 1)) ->
 
     with open(meta_path) as f:
         meta = json.load(f)
+    image_shape = tuple(meta["image_shape"])
     net = ImageClassifier(num_classes=meta["num_classes"])
     target = jax.eval_shape(lambda: net.init(jax.random.PRNGKey(0), np.zeros((1, *image_shape), np.float32))["params"])
     params = ocp.StandardCheckpointer().restore(os.path.join(path, "params"), target)
 
-    apply = _batched(net.apply, {"params": params}, tuple(image_shape), 500)
+    apply = _batched(net.apply, {"params": params}, image_shape, 500)
     return FeatureExtractor(apply, f"{meta['dataset']}-classifier", float(meta["test_accuracy"]))
 
 
