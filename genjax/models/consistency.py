@@ -1,0 +1,231 @@
+"""Consistency models (Song et al., 2023) and improved consistency training (Song & Dhariwal, 2023).
+
+``f(x, sigma) = c_skip(sigma) x + c_out(sigma) F(c_in(sigma) x, c_noise(sigma))`` with
+``c_skip = sd^2 / ((sigma - sigma_min)^2 + sd^2)`` and ``c_out = (sigma - sigma_min) sd /
+sqrt(sigma^2 + sd^2)``, so ``f(x, sigma_min) = x`` exactly (the boundary condition) whatever F
+outputs. F is the shared UNet (or the MLP denoiser for vectors).
+
+Objectives (``ConsistencyConfig.objective``):
+
+* ``'cd'`` distillation: ``x_{n+1} = x + sigma_{n+1} z``; the teacher's Heun step of the
+  probability-flow ODE gives ``x_n``; the loss is ``d(f_theta(x_{n+1}, sigma_{n+1}),
+  f_target(x_n, sigma_n))`` with the EMA target (rate ``mu``) and N Karras sigmas. The teacher is a
+  plain callable ``teacher_fn(teacher_params, x, sigma) -> D(x; sigma)`` given in the config (for a
+  genjax EDM model: ``lambda p, x, s: diffusion.denoiser(cfg, p)(x, s)``) and its params are frozen
+  in the model state (``init_teacher_params``).
+* ``'ct'`` training: ``x_n = x + sigma_n z`` with the same ``z`` (the unbiased score estimate),
+  the N(k) and mu(k) schedules of the paper.
+* ``'ict'``: pseudo-Huber distance, no EMA target (the target is ``stop_gradient(theta)``), the
+  exponential N(k) curriculum, log-normal sampling of the sigma index and ``1 / (sigma_{n+1} -
+  sigma_n)`` weighting.
+
+State: ``{'step'}`` plus ``'target'`` (cd/ct) and ``'teacher'`` (cd). The EMA target is updated in
+the loss from the params the step starts with (a one-step lag against the optimizer update).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable, Optional
+
+import jax
+import jax.numpy as jnp
+
+from genjax.base import Likelihood, Model
+from genjax.losses import pseudo_huber
+from genjax.nn.unet import MLPDenoiser, UNet
+from genjax.samplers import consistency as csamp
+from genjax.typing import Array, Batch, Params, PRNGKey
+
+__all__ = ["ConsistencyConfig", "make_consistency", "consistency_fn", "boundary_scalings", "discretization",
+           "ema_rate", "sigma_grid"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsistencyConfig:
+    """Attributes:
+    objective: ``'cd'``, ``'ct'`` or ``'ict'``.
+    data_shape: one example's shape.
+    network, base_channels, channel_mults, num_res_blocks, attention_resolutions, mlp_hidden, mlp_depth:
+      the F network (shared UNet or MLP denoiser).
+    sigma_min, sigma_max, sigma_data, rho: the EDM noise range and the Karras grid.
+    num_scales: N for 'cd' (fixed); s0 for 'ct' / 'ict' (start of the curriculum).
+    max_scales: s1 of the curriculum ('ct', 'ict').
+    total_steps: K, the training steps the curriculum is laid out over ('ct', 'ict').
+    mu0: the EMA rate of the target at the start ('ct'; 'cd' uses it throughout).
+    distance: ``'l2'`` or ``'pseudo_huber'`` ('ict' always pseudo-Huber).
+    p_mean, p_std: log-normal sigma index sampling ('ict').
+    teacher_fn: ``(teacher_params, x, sigma) -> D(x; sigma)`` ('cd').
+    sample_sigmas: the sigmas of ``Model.sample``, first = sigma_max (one step: ``(sigma_max,)``).
+    """
+
+    objective: str = "cd"
+    data_shape: tuple[int, ...] = (8, 8, 1)
+    network: str = "unet"
+    base_channels: int = 32
+    channel_mults: tuple[int, ...] = (1, 2)
+    num_res_blocks: int = 1
+    attention_resolutions: tuple[int, ...] = ()
+    mlp_hidden: int = 128
+    mlp_depth: int = 3
+    sigma_min: float = 0.002
+    sigma_max: float = 80.0
+    sigma_data: float = 0.5
+    rho: float = 7.0
+    num_scales: int = 18
+    max_scales: int = 150
+    total_steps: int = 10000
+    mu0: float = 0.95
+    distance: str = "l2"
+    p_mean: float = -1.1
+    p_std: float = 2.0
+    teacher_fn: Optional[Callable[[Any, Array, Array], Array]] = None
+    sample_sigmas: tuple[float, ...] = (80.0,)
+
+    def __post_init__(self):
+        if self.objective not in ("cd", "ct", "ict"):
+            raise ValueError(f"objective must be 'cd', 'ct' or 'ict', got {self.objective!r}")
+        if self.objective == "cd" and self.teacher_fn is None:
+            raise ValueError("consistency distillation needs teacher_fn (and teacher params at init)")
+        if self.distance not in ("l2", "pseudo_huber"):
+            raise ValueError(f"distance must be 'l2' or 'pseudo_huber', got {self.distance!r}")
+
+
+def boundary_scalings(sigma: Array, config: ConsistencyConfig) -> tuple[Array, Array, Array]:
+    """``(c_skip, c_out, c_in)`` with ``c_skip(sigma_min) = 1`` and ``c_out(sigma_min) = 0``."""
+    sd, smin = config.sigma_data, config.sigma_min
+    c_skip = sd**2 / ((sigma - smin) ** 2 + sd**2)
+    c_out = (sigma - smin) * sd / jnp.sqrt(sigma**2 + sd**2)
+    c_in = 1.0 / jnp.sqrt(sigma**2 + sd**2)
+    return c_skip, c_out, c_in
+
+
+def _network(config: ConsistencyConfig):
+    if config.network == "mlp":
+        return MLPDenoiser(config.mlp_hidden, config.mlp_depth)
+    return UNet(base_channels=config.base_channels, channel_mults=config.channel_mults,
+                num_res_blocks=config.num_res_blocks, attention_resolutions=config.attention_resolutions,
+                embedding="fourier")
+
+
+def consistency_fn(config: ConsistencyConfig, params: Params) -> Callable[[Array, Array], Array]:
+    """The plain callable ``f(x, sigma float [B])`` of the samplers in ``genjax.samplers.consistency``."""
+    net = _network(config)
+
+    def f(x, sigma):
+        s = sigma.reshape((-1,) + (1,) * (x.ndim - 1))
+        c_skip, c_out, c_in = boundary_scalings(s, config)
+        return c_skip * x + c_out * net.apply({"params": params}, c_in * x, jnp.log(sigma) / 4.0)
+
+    return f
+
+
+def discretization(config: ConsistencyConfig, step: Array) -> Array:
+    """N(k): the number of sigmas at training step ``k`` (int32).
+
+    cd: ``num_scales``. ct: ``ceil(sqrt(k/K ((s1 + 1)^2 - s0^2) + s0^2) - 1) + 1`` (Song et al.,
+    2023). ict: ``min(s0 2^floor(k / K'), s1) + 1`` with ``K' = floor(K / (log2(s1 / s0) + 1))``
+    (Song & Dhariwal, 2023).
+    """
+    s0, s1, k_total = config.num_scales, config.max_scales, config.total_steps
+    k = step.astype(jnp.float32)
+    if config.objective == "cd":
+        return jnp.asarray(s0, jnp.int32)
+    if config.objective == "ct":
+        n = jnp.ceil(jnp.sqrt(k / k_total * ((s1 + 1) ** 2 - s0**2) + s0**2) - 1) + 1
+        return n.astype(jnp.int32)
+    k_prime = math.floor(k_total / (math.log2(s1 / s0) + 1))
+    return (jnp.minimum(s0 * 2.0 ** jnp.floor(k / k_prime), s1) + 1).astype(jnp.int32)
+
+
+def ema_rate(config: ConsistencyConfig, n: Array) -> Array:
+    """mu(k): cd: ``mu0``; ct: ``exp(s0 log(mu0) / N(k))``; ict: 0 (no EMA target)."""
+    if config.objective == "cd":
+        return jnp.asarray(config.mu0)
+    if config.objective == "ct":
+        return jnp.exp(config.num_scales * math.log(config.mu0) / n)
+    return jnp.asarray(0.0)
+
+
+def sigma_grid(config: ConsistencyConfig, n: Array, i: Array) -> Array:
+    """The i-th of ``n`` increasing Karras sigmas from sigma_min to sigma_max (traceable in n, i)."""
+    r = 1.0 / config.rho
+    frac = i.astype(jnp.float32) / (n.astype(jnp.float32) - 1.0)
+    return (config.sigma_min**r + frac * (config.sigma_max**r - config.sigma_min**r)) ** config.rho
+
+
+def make_consistency(config: ConsistencyConfig, teacher_params: Any = None) -> Model:
+    """Builds the consistency :class:`~genjax.base.Model` (see the module docstring).
+
+    ``sample`` runs :func:`genjax.samplers.consistency.multistep` over ``config.sample_sigmas`` (one
+    network evaluation per sigma). ``log_prob`` is ``None``: a consistency function defines no density;
+    a distilled model reports its teacher's probability-flow ODE likelihood (the diffusion model's
+    ``log_prob`` on the teacher params kept in the state).
+    """
+    net = _network(config)
+
+    def init(key: PRNGKey, batch: Batch) -> dict:
+        x = (batch["image"] if "image" in batch else batch["x"])[:1]
+        params = net.init(key, x, jnp.ones((1,)))["params"]
+        state: dict = {"step": jnp.zeros((), jnp.int32)}
+        if config.objective != "ict":
+            state["target"] = jax.tree.map(jnp.copy, params)
+        if config.objective == "cd":
+            if teacher_params is None:
+                raise ValueError("consistency distillation needs the teacher's params: make_consistency(config, params)")
+            state["teacher"] = teacher_params
+        return {"params": params, "state": state}
+
+    def distance(a, b):
+        if config.objective == "ict" or config.distance == "pseudo_huber":
+            c = 0.00054 * math.sqrt(math.prod(a.shape[1:]))
+            return pseudo_huber(a, b, c)
+        return jnp.sum(jnp.square(a - b).reshape(a.shape[0], -1), -1)
+
+    def loss(params, state, batch, key):
+        x0 = batch["image"] if "image" in batch else batch["x"]
+        b = x0.shape[0]
+        shape = (-1,) + (1,) * (x0.ndim - 1)
+        n = discretization(config, state["step"])
+        k_i, k_z = jax.random.split(key)
+        if config.objective == "ict":
+            edges = sigma_grid(config, n, jnp.arange(config.max_scales + 1))
+            valid = jnp.arange(config.max_scales) < n - 1
+            lo, hi = edges[:-1], edges[1:]
+            # P(i) proportional to the log-normal mass between sigma_i and sigma_{i+1} (Song & Dhariwal).
+            cdf = lambda s: jax.scipy.stats.norm.cdf((jnp.log(s) - config.p_mean) / config.p_std)
+            logits = jnp.where(valid, jnp.log(jnp.maximum(cdf(hi) - cdf(lo), 1e-30)), -jnp.inf)
+            i = jax.random.categorical(k_i, logits, shape=(b,))
+        else:
+            i = jax.random.randint(k_i, (b,), 0, n - 1)
+        s_lo, s_hi = sigma_grid(config, n, i), sigma_grid(config, n, i + 1)
+        z = jax.random.normal(k_z, x0.shape)
+        x_hi = x0 + s_hi.reshape(shape) * z
+        f = consistency_fn(config, params)
+        if config.objective == "cd":
+            teacher = lambda x, s: config.teacher_fn(state["teacher"], x, s)
+            d = teacher(x_hi, s_hi)
+            step1 = x_hi + (s_lo - s_hi).reshape(shape) * (x_hi - d) / s_hi.reshape(shape)
+            d2 = teacher(step1, s_lo)
+            x_lo = x_hi + (s_lo - s_hi).reshape(shape) * 0.5 * (
+                (x_hi - d) / s_hi.reshape(shape) + (step1 - d2) / s_lo.reshape(shape))
+        else:
+            x_lo = x0 + s_lo.reshape(shape) * z
+        target_params = state["target"] if "target" in state else params
+        target = jax.lax.stop_gradient(consistency_fn(config, target_params)(x_lo, s_lo))
+        weight = 1.0 / (s_hi - s_lo) if config.objective == "ict" else jnp.ones_like(s_hi)
+        value = jnp.mean(weight * distance(f(x_hi, s_hi), target))
+        new_state = {**state, "step": state["step"] + 1}
+        if "target" in state:
+            mu = ema_rate(config, n)
+            new_state["target"] = jax.tree.map(lambda t, p: mu * t + (1.0 - mu) * jax.lax.stop_gradient(p),
+                                               state["target"], params)
+        return value, ({"num_scales": n.astype(jnp.float32)}, new_state)
+
+    def sample(params, state, key, n):
+        f = consistency_fn(config, params)
+        shape = (n,) + tuple(config.data_shape)
+        return csamp.multistep(key, f, shape, jnp.asarray(config.sample_sigmas, jnp.float32), config.sigma_min)
+
+    return Model(init, loss, sample, None, Likelihood.NONE)
