@@ -97,7 +97,10 @@ def frechet_distance(s1: FeatureStats, s2: FeatureStats, *, singular_tol: float 
     Args:
       s1, s2: statistics over the same features.
       singular_tol: covariances whose smallest eigenvalue is below ``-singular_tol * max eigenvalue``
-        (not positive semi-definite beyond round-off) are rejected.
+        (not positive semi-definite beyond round-off) are rejected. Rank-deficient but positive
+        semi-definite covariances (fewer samples than features, dead ReLU units) are exact here:
+        only eigenvalues are square-rooted, so no ``eps * I`` offset is needed (unlike ``sqrtm``-based
+        code), but read such an FID with its sample counts in mind.
 
     Raises:
       ValueError: for mismatched feature sizes, or covariances that are not positive
@@ -144,6 +147,9 @@ def fid(generated: FeatureStats, reference: FeatureStats, *, features: str, refe
 
 @dataclasses.dataclass(frozen=True)
 class KIDResult:
+    """Mean and standard deviation of the unbiased MMD^2 over ``num_subsets`` subsets of
+    ``subset_size``; the estimate is unbiased, so it can be slightly negative."""
+
     mean: float
     std: float
     num_subsets: int

@@ -33,11 +33,12 @@ def test_identical_sets_score_one_and_far_apart_sets_zero():
     assert far.precision == 0.0 and far.recall == 0.0 and far.density == 0.0 and far.coverage == 0.0
 
 
-def test_precision_and_recall_are_not_swapped():
+@pytest.mark.parametrize("offset", [0.0, 300.0])  # a large offset stresses round-off at distance 0
+def test_precision_and_recall_are_not_swapped(offset):
     # Generated = many copies of 10 of the 300 real points: every sample is realistic (precision 1)
     # but only the copied 10/300 of the real data is recalled (the generated k-NN balls have radius 0
     # around each copy). Swapped metrics would give precision 1/30 and recall 1.
-    real = np.random.default_rng(2).normal(size=(300, 4))
+    real = np.random.default_rng(2).normal(size=(300, 16)) + offset
     gen = np.repeat(real[:10], 30, axis=0)
     scores = prdc.prdc(real, gen, k=3)
     assert scores.precision == 1.0
