@@ -71,6 +71,8 @@ def compare(workdir: str, budget: str = "quick", only: tuple[str, ...] = ()) -> 
         bar.set_description(f"training {label}")
         config = _config(name, scale)
         family_dir = os.path.join(workdir, name)
+        if "teacher_workdir" in config:
+            config.teacher_workdir = os.path.join(workdir, config.teacher_config)
         t0 = time.perf_counter()
         run.train(config, family_dir, progress=False)
         train_s = time.perf_counter() - t0

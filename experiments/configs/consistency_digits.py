@@ -1,0 +1,22 @@
+"""Consistency distillation (Song et al., 2023) from the EDM digits model; one-step sampling."""
+
+from experiments.configs.common import base_config
+
+
+def get_config():
+    c = base_config("consistency")
+    c.teacher_config = "diffusion_digits"
+    c.teacher_workdir = "runs/diffusion_digits"
+    c.model.objective = "cd"
+    c.model.base_channels = 32
+    c.model.channel_mults = (1, 2)
+    c.model.attention_resolutions = (4,)
+    c.model.num_scales = 18
+    c.model.mu0 = 0.95
+    c.model.distance = "l2"
+    c.model.sample_sigmas = (80.0,)
+    c.ema_decay = 0.999
+    c.optimizer = {"name": "adam", "learning_rate": 4e-4}
+    c.train.num_steps = 3000
+    c.train.batch_size = 128
+    return c

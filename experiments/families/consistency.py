@@ -1,0 +1,37 @@
+"""Consistency distillation from a trained EDM diffusion run (``config.teacher_workdir``, trained
+with ``config.teacher_config``), or consistency training without a teacher (objective 'ct'/'ict')."""
+
+from __future__ import annotations
+
+import importlib
+
+import jax
+
+from experiments.families import FamilySpec
+from experiments.families import diffusion as diffusion_family
+from experiments.families.common import identity_images, symmetric_batch
+from genjax.models import consistency, diffusion
+
+
+def spec(config) -> FamilySpec:
+    fields = config.model.to_dict()
+    for k in ("channel_mults", "attention_resolutions", "sample_sigmas"):
+        if k in fields:
+            fields[k] = tuple(fields[k])
+    teacher_params, teacher_fn = None, None
+    if fields.get("objective", "cd") == "cd":
+        from experiments import run  # the teacher is restored like any run
+
+        teacher_config = importlib.import_module(f"experiments.configs.{config.teacher_config}").get_config()
+        teacher_config.dataset = config.dataset
+        _, teacher_state = run.restore(teacher_config, config.teacher_workdir)
+        teacher_params = teacher_state.ema_params if teacher_state.ema_params is not None else teacher_state.params
+        tc = diffusion_family.model_config(teacher_config)
+        if tc.kind != "edm":
+            raise ValueError(f"the teacher must be an EDM diffusion model, got kind {tc.kind!r}")
+        teacher_fn = lambda p, x, s: diffusion.denoiser(tc, p)(x, s)  # noqa: E731
+        fields.update(sigma_min=tc.sigma_min, sigma_max=tc.sigma_max, sigma_data=tc.sigma_data, rho=tc.rho)
+        teacher_params = jax.device_get(teacher_params)
+    mc = consistency.ConsistencyConfig(data_shape=tuple(config.image_shape), teacher_fn=teacher_fn, **fields)
+    return FamilySpec(consistency.make_consistency(mc, teacher_params), symmetric_batch(config), identity_images,
+                      nfe=len(mc.sample_sigmas), ema_decay=config.get("ema_decay", 0.999))
