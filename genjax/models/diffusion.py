@@ -27,7 +27,18 @@ from genjax.samplers.guidance import guided
 from genjax.samplers.schedules import edm_scalings, karras_sigmas, make_vp_schedule
 from genjax.typing import Array, Batch, Params, PRNGKey
 
-__all__ = ["DiffusionConfig", "make_diffusion", "make_network", "eps_fn", "denoiser", "q_sample", "edm_loss_weight"]
+__all__ = [
+    "DiffusionConfig",
+    "make_diffusion",
+    "make_network",
+    "eps_fn",
+    "denoiser",
+    "q_sample",
+    "q_posterior",
+    "vb_term",
+    "prior_kl",
+    "edm_loss_weight",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +52,8 @@ class DiffusionConfig:
     num_classes: > 0 for class-conditional models (label ``num_classes`` is the null label).
     label_dropout: probability of training on the null label (classifier-free guidance).
     num_timesteps, schedule, prediction: VP: T, ``'linear' | 'cosine'``, ``'eps' | 'v'``.
+    vb_weight: VP: weight of the variational-bound term ``T L_t`` added to the simple loss (0: the
+      simple loss alone; the bound is reported as the metric ``nelbo_per_dim`` either way).
     sigma_data, sigma_min, sigma_max, p_mean, p_std, rho: EDM (and the sigma grid of samplers).
     sample_steps: DDIM steps (VP) or Heun steps (EDM; ``2 N - 1`` evaluations) of ``Model.sample``.
     guidance_scale: classifier-free guidance weight of ``Model.sample`` (conditional models).
@@ -63,6 +76,7 @@ class DiffusionConfig:
     num_timesteps: int = 1000
     schedule: str = "cosine"
     prediction: str = "eps"
+    vb_weight: float = 0.0
     sigma_data: float = 0.5
     sigma_min: float = 0.002
     sigma_max: float = 80.0
@@ -108,6 +122,78 @@ def q_sample(key: PRNGKey, x0: Array, t: Array, alphas_cumprod: Array) -> tuple[
     eps = jax.random.normal(key, x0.shape, x0.dtype)
     a = alphas_cumprod[t].reshape((-1,) + (1,) * (x0.ndim - 1))
     return jnp.sqrt(a) * x0 + jnp.sqrt(1.0 - a) * eps, eps
+
+
+def _abar_prev(alphas_cumprod: Array, t: Array) -> Array:
+    return jnp.where(t > 0, alphas_cumprod[jnp.maximum(t - 1, 0)], 1.0)
+
+
+def q_posterior(x0: Array, xt: Array, t: Array, betas: Array, alphas_cumprod: Array) -> tuple[Array, Array]:
+    """``q(x_{t-1} | x_t, x_0) = N(mean, var)`` (Ho et al., 2020, eqs. 6-7):
+    ``mean = sqrt(abar_{t-1}) beta_t / (1 - abar_t) x_0 + sqrt(1 - beta_t) (1 - abar_{t-1}) / (1 - abar_t) x_t``,
+    ``var = beta_t (1 - abar_{t-1}) / (1 - abar_t)`` (0 at t = 0).
+
+    Args:
+      x0, xt: float [B, ...].
+      t: int32 [B] in 0..T-1.
+
+    Returns:
+      ``(mean [B, ...], var [B, 1, ...])``.
+    """
+    shape = (-1,) + (1,) * (x0.ndim - 1)
+    beta, a = betas[t].reshape(shape), alphas_cumprod[t].reshape(shape)
+    a_prev = _abar_prev(alphas_cumprod, t).reshape(shape)
+    mean = jnp.sqrt(a_prev) * beta / (1.0 - a) * x0 + jnp.sqrt(1.0 - beta) * (1.0 - a_prev) / (1.0 - a) * xt
+    return mean, beta * (1.0 - a_prev) / (1.0 - a)
+
+
+def _discretized_gaussian_log_prob(x: Array, mean: Array, std: Array, levels: int) -> Array:
+    """Per-pixel log-probability of the bin of ``x`` in [-1, 1] (``levels`` bins, outer bins open)."""
+    half = 1.0 / (levels - 1)
+    cdf = jax.scipy.stats.norm.cdf
+    upper = jnp.where(x > 1.0 - half, 1.0, cdf((x + half - mean) / std))
+    lower = jnp.where(x < -1.0 + half, 0.0, cdf((x - half - mean) / std))
+    return jnp.log(jnp.maximum(upper - lower, 1e-12))
+
+
+def vb_term(x0: Array, xt: Array, t: Array, eps: Array, betas: Array, alphas_cumprod: Array, levels: int = 0) -> Array:
+    """One term of the variational bound of Ho et al. (2020), eq. 5, in nats per example, for the
+    reverse model ``p(x_{t-1} | x_t) = N(mu_theta(x_t, eps), beta~_t)`` (the posterior variance):
+
+    * t > 0: ``L_{t-1} = KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t)) = ||mu_q - mu_theta||^2 / (2 beta~_t)``;
+    * t = 0: ``L_0 = -log p(x_0 | x_1)`` with variance ``beta_0``: a Gaussian density, or for data of
+      ``levels`` grey levels in [-1, 1] the discretized Gaussian of the paper's decoder.
+
+    ``mu_theta = (x_t - beta_t / sqrt(1 - abar_t) eps) / sqrt(1 - beta_t)``, as in
+    :func:`genjax.samplers.diffusion.ddpm_step`. ``sum_t L_t + prior_kl`` bounds ``-log p(x_0)``.
+
+    Args:
+      x0, xt, eps: float [B, ...] (data, noisy data at ``t``, the predicted noise).
+      t: int32 [B] in 0..T-1.
+      levels: grey levels of discrete data for the decoder (0: continuous).
+
+    Returns:
+      float32 [B].
+    """
+    shape = (-1,) + (1,) * (x0.ndim - 1)
+    beta, a = betas[t].reshape(shape), alphas_cumprod[t].reshape(shape)
+    mu = (xt - beta / jnp.sqrt(1.0 - a) * eps) / jnp.sqrt(1.0 - beta)
+    mean_q, var_q = q_posterior(x0, xt, t, betas, alphas_cumprod)
+    kl = jnp.sum((jnp.square(mean_q - mu) / (2.0 * jnp.maximum(var_q, 1e-20))).reshape(x0.shape[0], -1), -1)
+    std0 = jnp.sqrt(beta)
+    if levels:
+        decoder = _discretized_gaussian_log_prob(x0, mu, std0, levels)
+    else:
+        decoder = jax.scipy.stats.norm.logpdf(x0, mu, std0)
+    nll0 = -jnp.sum(jnp.broadcast_to(decoder, x0.shape).reshape(x0.shape[0], -1), -1)
+    return jnp.where(t > 0, kl, nll0)
+
+
+def prior_kl(x0: Array, alphas_cumprod: Array) -> Array:
+    """``L_T = KL(q(x_T | x_0) || N(0, I))`` in nats per example, float32 [B]."""
+    a = alphas_cumprod[-1]
+    per_dim = 0.5 * (a * jnp.square(x0) + (1.0 - a) - 1.0 - jnp.log(1.0 - a))
+    return jnp.sum(per_dim.reshape(x0.shape[0], -1), -1)
 
 
 def edm_loss_weight(sigma: Array, sigma_data: float) -> Array:
@@ -168,7 +254,9 @@ def make_diffusion(config: DiffusionConfig) -> Model:
     """Builds the diffusion :class:`~genjax.base.Model`.
 
     * VP loss: the simple loss ``||eps - eps_theta(x_t, t)||^2`` (or ``||v - v_theta||^2``) summed
-      over pixels, averaged over the batch, with t uniform (Ho et al., 2020).
+      over pixels, averaged over the batch, with t uniform (Ho et al., 2020), plus ``vb_weight``
+      times the bound term ``T L_t`` (:func:`vb_term`); the metric ``nelbo_per_dim`` is the unbiased
+      estimate ``(T L_t + L_T) / D`` of the negative ELBO in nats per dimension.
     * EDM loss: ``lambda(sigma) ||D(x + sigma n; sigma) - x||^2`` with ``log sigma ~ N(p_mean,
       p_std^2)``.
     * ``sample``: DDIM (VP, eta 0, ``sample_steps``, x0 clipped to [-1, 1] for image data) or Heun (EDM, ``sample_steps``) from the prior;
@@ -192,6 +280,8 @@ def make_diffusion(config: DiffusionConfig) -> Model:
 
     def loss(params, state, batch, key):
         x0 = _data(batch)
+        dims = math.prod(x0.shape[1:])
+        metrics = {}
         k_t, k_n, k_l, k_d = jax.random.split(key, 4)
         y = labels(k_l, batch)
         apply = lambda x, t: net.apply({"params": params}, x, t, y, train=True, rngs={"dropout": k_d})
@@ -199,12 +289,19 @@ def make_diffusion(config: DiffusionConfig) -> Model:
             t = jax.random.randint(k_t, (x0.shape[0],), 0, config.num_timesteps)
             xt, eps = q_sample(k_n, x0, t, schedule.alphas_cumprod)
             out = apply(xt, t.astype(jnp.float32))
+            a = schedule.alphas_cumprod[t].reshape((-1,) + (1,) * (x0.ndim - 1))
             if config.prediction == "v":
-                a = schedule.alphas_cumprod[t].reshape((-1,) + (1,) * (x0.ndim - 1))
                 target = jnp.sqrt(a) * eps - jnp.sqrt(1.0 - a) * x0
+                eps_hat = jnp.sqrt(a) * out + jnp.sqrt(1.0 - a) * xt
             else:
-                target = eps
+                target, eps_hat = eps, out
             per_example = jnp.sum(jnp.square(out - target).reshape(x0.shape[0], -1), -1)
+            # T L_t + L_T is an unbiased estimate of the negative ELBO for t uniform on 0..T-1.
+            vb = config.num_timesteps * vb_term(x0, xt, t, eps_hat, schedule.betas, schedule.alphas_cumprod,
+                                                config.levels)
+            metrics["nelbo_per_dim"] = jnp.mean(vb + prior_kl(x0, schedule.alphas_cumprod)) / dims
+            if config.vb_weight:
+                per_example = per_example + config.vb_weight * vb
         else:
             sigma = jnp.exp(config.p_mean + config.p_std * jax.random.normal(k_t, (x0.shape[0],)))
             s = sigma.reshape((-1,) + (1,) * (x0.ndim - 1))
@@ -215,7 +312,8 @@ def make_diffusion(config: DiffusionConfig) -> Model:
                 jnp.square(d - x0).reshape(x0.shape[0], -1), -1
             )
         value = jnp.mean(per_example)
-        return value, ({"mse_per_dim": value / math.prod(x0.shape[1:])}, state)
+        metrics["loss_per_dim"] = value / dims
+        return value, (metrics, state)
 
     def sample(params, state, key, n):
         k_x, k_s = jax.random.split(key)
