@@ -13,8 +13,12 @@ from typing import Mapping
 
 import numpy as np
 
-_BN = {"weight": ("params", "scale"), "bias": ("params", "bias"),
-       "running_mean": ("batch_stats", "mean"), "running_var": ("batch_stats", "var")}
+_BN = {
+    "weight": ("params", "scale"),
+    "bias": ("params", "bias"),
+    "running_mean": ("batch_stats", "mean"),
+    "running_var": ("batch_stats", "var"),
+}
 
 
 def convert_state_dict(state_dict: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -22,7 +26,8 @@ def convert_state_dict(state_dict: Mapping[str, np.ndarray]) -> dict[str, np.nda
 
     ``A.B.conv.weight [O, I, kh, kw]`` -> ``params/A/B/conv/kernel [kh, kw, I, O]``;
     ``A.B.bn.{weight, bias, running_mean, running_var}`` -> ``params/.../bn/{scale, bias}`` and
-    ``batch_stats/.../bn/{mean, var}``; ``fc.weight [1008, 2048]`` -> ``params/fc/kernel [2048, 1008]``.
+    ``batch_stats/.../bn/{mean, var}``; ``fc.weight [1008, 2048]`` ->
+    ``params/fc/kernel [2048, 1008]``.
     ``num_batches_tracked`` counters are dropped.
 
     Raises:
@@ -40,7 +45,9 @@ def convert_state_dict(state_dict: Mapping[str, np.ndarray]) -> dict[str, np.nda
             collection, leaf = _BN[name]
             out["/".join([collection, *path, "bn", leaf])] = value
         elif not path and module == "fc":
-            out[f"params/fc/{'kernel' if name == 'weight' else 'bias'}"] = value.T if name == "weight" else value
+            out[f"params/fc/{'kernel' if name == 'weight' else 'bias'}"] = (
+                value.T if name == "weight" else value
+            )
         else:
             raise ValueError(f"unexpected key {key!r} in the Inception state dict")
     return out
@@ -48,7 +55,9 @@ def convert_state_dict(state_dict: Mapping[str, np.ndarray]) -> dict[str, np.nda
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pt", required=True, help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth")
+    parser.add_argument(
+        "--pt", required=True, help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth"
+    )
     parser.add_argument("--out", required=True, help="the .npz to write")
     args = parser.parse_args(argv)
     import torch

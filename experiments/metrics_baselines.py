@@ -25,11 +25,22 @@ from genjax.data import digits, transforms
 from genjax.metrics import evaluation, features
 
 NUM_GENERATED = 1000
-COLUMNS = ("fid", "kid", "precision", "recall", "density", "coverage", "inception_score", "classes_covered")
+COLUMNS = (
+    "fid",
+    "kid",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "inception_score",
+    "classes_covered",
+)
 
 
 def _images(split: str) -> np.ndarray:
-    return np.asarray(transforms.to_symmetric(digits.load_digits(split)["image"], digits.NUM_LEVELS))
+    return np.asarray(
+        transforms.to_symmetric(digits.load_digits(split)["image"], digits.NUM_LEVELS)
+    )
 
 
 def baselines(seed: int = 0) -> dict[str, np.ndarray]:
@@ -43,10 +54,14 @@ def baselines(seed: int = 0) -> dict[str, np.ndarray]:
     clip = lambda x: np.clip(x, -1.0, 1.0).reshape(shape).astype(np.float32)
     return {
         "nearest train": train[d2.argmin(1)],
-        "10 train images x100": np.repeat(train[rng.choice(len(train), 10, replace=False)], 100, axis=0),
+        "10 train images x100": np.repeat(
+            train[rng.choice(len(train), 10, replace=False)], 100, axis=0
+        ),
         "gaussian noise": clip(rng.normal(size=shape)),
         "uniform noise": rng.uniform(-1, 1, size=shape).astype(np.float32),
-        "gaussian fit (diag)": clip(mean + np.sqrt(np.diag(cov)) * rng.normal(size=(NUM_GENERATED, 64))),
+        "gaussian fit (diag)": clip(
+            mean + np.sqrt(np.diag(cov)) * rng.normal(size=(NUM_GENERATED, 64))
+        ),
         "gaussian fit (full)": clip(rng.multivariate_normal(mean, cov, size=NUM_GENERATED)),
     }
 
@@ -57,9 +72,14 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     extractor = features.digits_features()
     train, test = _images("train"), _images("test")
-    score = lambda x: evaluation.evaluate_images(x, test, reference_name="digits/test", extractor=extractor)
+    score = lambda x: evaluation.evaluate_images(
+        x, test, reference_name="digits/test", extractor=extractor
+    )
     rows: dict[str, dict] = {}
-    floor = [score(train[np.random.default_rng(s).choice(len(train), NUM_GENERATED, replace=False)]) for s in range(5)]
+    floor = [
+        score(train[np.random.default_rng(s).choice(len(train), NUM_GENERATED, replace=False)])
+        for s in range(5)
+    ]
     rows["train (real), 5 draws"] = {
         **{c: float(np.mean([r[c] for r in floor])) for c in COLUMNS},
         **{f"{c}_over_draws_std": float(np.std([r[c] for r in floor])) for c in COLUMNS},
@@ -68,9 +88,11 @@ def main(argv=None) -> dict:
     rows["train (all 1437)"] = score(train)
     for name, images in baselines().items():
         rows[name] = score(images)
-    print(f"reference: digits/test (360 images); features: {extractor.name} "
-          f"(test accuracy {extractor.test_accuracy:.4f}); KID in raw feature units, subsets of 360; "
-          "± is the spread over 5 draws of the training subset\n")
+    print(
+        f"reference: digits/test (360 images); features: {extractor.name} "
+        f"(test accuracy {extractor.test_accuracy:.4f}); KID in raw feature units, subsets of 360; "
+        "± is the spread over 5 draws of the training subset\n"
+    )
     print("| set | n | " + " | ".join(COLUMNS) + " |")
     print("|" + " --- |" * (len(COLUMNS) + 2))
     for name, r in rows.items():

@@ -44,19 +44,32 @@ def classifier_model(net: ImageClassifier, noise_std: float = 0.1) -> Model:
 
 def train(dataset: str, data_dir: str | None, out: str, steps: int, seed: int = 0) -> float:
     levels = registry.num_levels(dataset)
-    prep = lambda raw: {"image": np.asarray(transforms.to_symmetric(raw["image"], levels)), "label": raw["label"]}
+    prep = lambda raw: {
+        "image": np.asarray(transforms.to_symmetric(raw["image"], levels)),
+        "label": raw["label"],
+    }
     train_set = prep(registry.load(dataset, "train", data_dir))
     test_set = prep(registry.load(dataset, "test", data_dir))
     num_classes = int(train_set["label"].max()) + 1
     net = ImageClassifier(num_classes=num_classes)
     state = training.fit(
-        classifier_model(net), optax.adam(1e-3), batching.epoch_batches(train_set, 128, seed),
-        key=jax.random.PRNGKey(seed), num_steps=steps, progress=False,
+        classifier_model(net),
+        optax.adam(1e-3),
+        batching.epoch_batches(train_set, 128, seed),
+        key=jax.random.PRNGKey(seed),
+        num_steps=steps,
+        progress=False,
     )
     logits, _ = net.apply({"params": state.params}, test_set["image"])
     accuracy = float(np.mean(np.argmax(logits, -1) == test_set["label"]))
-    features.save_classifier(out, state.params, num_classes=num_classes, accuracy=accuracy, dataset=dataset,
-                             image_shape=tuple(train_set["image"].shape[1:]))
+    features.save_classifier(
+        out,
+        state.params,
+        num_classes=num_classes,
+        accuracy=accuracy,
+        dataset=dataset,
+        image_shape=tuple(train_set["image"].shape[1:]),
+    )
     return accuracy
 
 

@@ -15,8 +15,9 @@ __all__ = ["evaluate_images", "class_coverage"]
 
 
 def class_coverage(probs: np.ndarray, min_share: float = 0.01) -> tuple[int, float]:
-    """Classes the classifier assigns at least ``min_share`` of the samples to, and the entropy (nats)
-    of the predicted-class histogram (log K for perfectly balanced classes): the mode-collapse signal."""
+    """Classes the classifier assigns at least ``min_share`` of the samples to, and the entropy
+    (nats) of the predicted-class histogram (log K for balanced classes): the mode-collapse
+    signal."""
     counts = np.bincount(np.argmax(probs, -1), minlength=probs.shape[1]).astype(np.float64)
     share = counts / counts.sum()
     nz = share[share > 0]
@@ -47,8 +48,10 @@ def evaluate_images(
     gen_feats, gen_probs = extractor.apply(generated)
     ref_feats, _ = extractor.apply(reference)
     result = fid_lib.fid(
-        fid_lib.stats_from_features(gen_feats), fid_lib.stats_from_features(ref_feats),
-        features=extractor.name, reference_name=reference_name,
+        fid_lib.stats_from_features(gen_feats),
+        fid_lib.stats_from_features(ref_feats),
+        features=extractor.name,
+        reference_name=reference_name,
     )
     kid = fid_lib.kid(gen_feats, ref_feats, subset_size=kid_subset_size, num_subsets=50)
     scores = prdc_lib.prdc(ref_feats, gen_feats, k=k)

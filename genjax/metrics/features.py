@@ -23,7 +23,9 @@ __all__ = [
     "inception_features",
 ]
 
-DIGITS_CLASSIFIER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights", "digits_classifier")
+DIGITS_CLASSIFIER_DIR = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "weights", "digits_classifier"
+)
 """The digits classifier shipped inside the package (orbax params + ``meta.json``)."""
 
 
@@ -40,7 +42,13 @@ class FeatureExtractor(NamedTuple):
 
 
 def save_classifier(
-    path: str, params, *, num_classes: int, accuracy: float, dataset: str, image_shape: tuple[int, int, int]
+    path: str,
+    params,
+    *,
+    num_classes: int,
+    accuracy: float,
+    dataset: str,
+    image_shape: tuple[int, int, int],
 ) -> None:
     """Writes :class:`ImageClassifier` params with orbax and ``meta.json`` (classes, test accuracy,
     dataset, input shape) under ``path``."""
@@ -52,8 +60,15 @@ def save_classifier(
     ckpt.save(os.path.join(path, "params"), params, force=True)
     ckpt.wait_until_finished()
     with open(os.path.join(path, "meta.json"), "w") as f:
-        json.dump({"num_classes": num_classes, "test_accuracy": accuracy, "dataset": dataset,
-                   "image_shape": list(image_shape)}, f)
+        json.dump(
+            {
+                "num_classes": num_classes,
+                "test_accuracy": accuracy,
+                "dataset": dataset,
+                "image_shape": list(image_shape),
+            },
+            f,
+        )
 
 
 def load_classifier(path: str) -> FeatureExtractor:
@@ -67,7 +82,8 @@ def load_classifier(path: str) -> FeatureExtractor:
     if not os.path.exists(meta_path):
         raise FileNotFoundError(
             f"no classifier at {path} (missing {meta_path}); make it with "
-            f"`python -m experiments.train_classifier --out {path}` (add --dataset NAME --data_dir DIR for tfds sets)"
+            f"`python -m experiments.train_classifier --out {path}` "
+            "(add --dataset NAME --data_dir DIR for tfds sets)"
         )
     import orbax.checkpoint as ocp
 
@@ -75,14 +91,18 @@ def load_classifier(path: str) -> FeatureExtractor:
         meta = json.load(f)
     image_shape = tuple(meta["image_shape"])
     net = ImageClassifier(num_classes=meta["num_classes"])
-    target = jax.eval_shape(lambda: net.init(jax.random.PRNGKey(0), np.zeros((1, *image_shape), np.float32))["params"])
+    target = jax.eval_shape(
+        lambda: net.init(jax.random.PRNGKey(0), np.zeros((1, *image_shape), np.float32))["params"]
+    )
     params = ocp.StandardCheckpointer().restore(os.path.join(path, "params"), target)
 
     apply = _batched(net.apply, {"params": params}, image_shape, 500)
     return FeatureExtractor(apply, f"{meta['dataset']}-classifier", float(meta["test_accuracy"]))
 
 
-def _batched(net_apply, variables, image_shape, batch_size: int) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def _batched(
+    net_apply, variables, image_shape, batch_size: int
+) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Wraps ``net_apply(variables, x) -> (logits, features)`` as a batched numpy ``apply``; the
     last batch is padded so that one compiled shape serves every call. Variables are passed as
     arguments, not closed over, so XLA does not fold millions of constants."""
@@ -95,14 +115,20 @@ def _batched(net_apply, variables, image_shape, batch_size: int) -> Callable[[np
     def apply(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         images = np.asarray(images, np.float32)
         if images.ndim != 4 or (image_shape is not None and images.shape[1:] != image_shape):
-            raise ValueError(f"images must be [N, {', '.join(map(str, image_shape or 'HWC'))}], got {images.shape}")
+            raise ValueError(
+                f"images must be [N, {', '.join(map(str, image_shape or 'HWC'))}], "
+                f"got {images.shape}"
+            )
         feats, probs = [], []
         for i in range(0, len(images), batch_size):
-            x = images[i:i + batch_size]
+            x = images[i : i + batch_size]
             pad = batch_size - len(x)
-            f, p = forward(variables, np.concatenate([x, np.zeros((pad, *x.shape[1:]), np.float32)]) if pad else x)
-            feats.append(np.asarray(f)[:len(x)])
-            probs.append(np.asarray(p)[:len(x)])
+            f, p = forward(
+                variables,
+                np.concatenate([x, np.zeros((pad, *x.shape[1:]), np.float32)]) if pad else x,
+            )
+            feats.append(np.asarray(f)[: len(x)])
+            probs.append(np.asarray(p)[: len(x)])
         return np.concatenate(feats), np.concatenate(probs)
 
     return apply

@@ -79,7 +79,7 @@ def accumulate(batches: Iterable[np.ndarray]) -> FeatureStats:
 def stats_from_features(features: np.ndarray, batch_size: int = 1000) -> FeatureStats:
     """:func:`accumulate` over one ``[N, F]`` array, in batches of ``batch_size``."""
     features = np.asarray(features)
-    return accumulate(features[i:i + batch_size] for i in range(0, len(features), batch_size))
+    return accumulate(features[i : i + batch_size] for i in range(0, len(features), batch_size))
 
 
 def _sqrt_psd(a: np.ndarray) -> np.ndarray:
@@ -96,11 +96,12 @@ def frechet_distance(s1: FeatureStats, s2: FeatureStats, *, singular_tol: float 
 
     Args:
       s1, s2: statistics over the same features.
-      singular_tol: covariances whose smallest eigenvalue is below ``-singular_tol * max eigenvalue``
-        (not positive semi-definite beyond round-off) are rejected. Rank-deficient but positive
-        semi-definite covariances (fewer samples than features, dead ReLU units) are exact here:
-        only eigenvalues are square-rooted, so no ``eps * I`` offset is needed (unlike ``sqrtm``-based
-        code), but read such an FID with its sample counts in mind.
+      singular_tol: covariances whose smallest eigenvalue is below
+        ``-singular_tol * max eigenvalue`` (not positive semi-definite beyond round-off) are
+        rejected. Rank-deficient but positive semi-definite covariances (fewer samples than
+        features, dead ReLU units) are exact here: only eigenvalues are square-rooted, so no
+        ``eps * I`` offset is needed (unlike ``sqrtm``-based code), but read such an FID with its
+        sample counts in mind.
 
     Raises:
       ValueError: for mismatched feature sizes, or covariances that are not positive
@@ -112,8 +113,9 @@ def frechet_distance(s1: FeatureStats, s2: FeatureStats, *, singular_tol: float 
         w = np.linalg.eigvalsh((s.cov + s.cov.T) / 2.0)
         if w.min() < -singular_tol * max(w.max(), 1e-30):
             raise ValueError(
-                f"the {name} covariance is not positive semi-definite (min eigenvalue {w.min():.3g}, "
-                f"max {w.max():.3g}); too few samples ({s.count}) for {s.mean.shape[0]} features, or NaNs"
+                f"the {name} covariance is not positive semi-definite (min eigenvalue "
+                f"{w.min():.3g}, max {w.max():.3g}); too few samples ({s.count}) for "
+                f"{s.mean.shape[0]} features, or NaNs"
             )
     r1 = _sqrt_psd(s1.cov)
     cross = np.linalg.eigvalsh(r1 @ s2.cov @ r1)
@@ -140,9 +142,17 @@ class FIDResult:
         )
 
 
-def fid(generated: FeatureStats, reference: FeatureStats, *, features: str, reference_name: str) -> FIDResult:
+def fid(
+    generated: FeatureStats, reference: FeatureStats, *, features: str, reference_name: str
+) -> FIDResult:
     """FID of generated against reference statistics, with provenance."""
-    return FIDResult(frechet_distance(generated, reference), features, generated.count, reference.count, reference_name)
+    return FIDResult(
+        frechet_distance(generated, reference),
+        features,
+        generated.count,
+        reference.count,
+        reference_name,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,7 +180,12 @@ def _mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def kid(
-    generated: np.ndarray, reference: np.ndarray, *, num_subsets: int = 100, subset_size: int = 1000, seed: int = 0
+    generated: np.ndarray,
+    reference: np.ndarray,
+    *,
+    num_subsets: int = 100,
+    subset_size: int = 1000,
+    seed: int = 0,
 ) -> KIDResult:
     """Kernel Inception Distance: the unbiased MMD^2 with kernel ``(x.y / d + 1)^3``, averaged over
     random subsets (Binkowski et al., 2018).
@@ -192,20 +207,27 @@ def kid(
         raise ValueError("KID needs at least 2 examples on each side")
     rng = np.random.default_rng(seed)
     vals = [
-        _mmd2_unbiased(x[rng.choice(len(x), m, replace=False)], y[rng.choice(len(y), m, replace=False)])
+        _mmd2_unbiased(
+            x[rng.choice(len(x), m, replace=False)], y[rng.choice(len(y), m, replace=False)]
+        )
         for _ in range(num_subsets)
     ]
     return KIDResult(float(np.mean(vals)), float(np.std(vals)), num_subsets, m)
 
 
 def reference_stats(
-    features_fn: Callable[[np.ndarray], np.ndarray], images: np.ndarray, cache_path: str, batch_size: int = 500
+    features_fn: Callable[[np.ndarray], np.ndarray],
+    images: np.ndarray,
+    cache_path: str,
+    batch_size: int = 500,
 ) -> FeatureStats:
     """Statistics of a reference set, computed once and cached as ``.npz`` at ``cache_path``."""
     if os.path.exists(cache_path):
         with np.load(cache_path) as f:
             return FeatureStats(f["mean"], f["cov"], int(f["count"]))
-    stats = accumulate(features_fn(images[i:i + batch_size]) for i in range(0, len(images), batch_size))
+    stats = accumulate(
+        features_fn(images[i : i + batch_size]) for i in range(0, len(images), batch_size)
+    )
     os.makedirs(os.path.dirname(os.path.abspath(cache_path)), exist_ok=True)
     tmp = cache_path + ".tmp.npz"
     np.savez(tmp, mean=stats.mean, cov=stats.cov, count=stats.count)

@@ -7,7 +7,9 @@ import numpy as np
 __all__ = ["inception_score"]
 
 
-def inception_score(probs: np.ndarray, num_splits: int = 10, eps: float = 1e-12) -> tuple[float, float]:
+def inception_score(
+    probs: np.ndarray, num_splits: int = 10, eps: float = 1e-12
+) -> tuple[float, float]:
     """``exp(E_x KL(p(y|x) || p(y)))`` over ``num_splits`` splits, as mean and standard deviation.
 
     Args:
@@ -24,11 +26,13 @@ def inception_score(probs: np.ndarray, num_splits: int = 10, eps: float = 1e-12)
     if p.ndim != 2 or not np.allclose(p.sum(1), 1.0, atol=1e-3):
         raise ValueError(f"probs must be [N, K] with rows summing to 1, got shape {p.shape}")
     if len(p) < num_splits:
-        raise ValueError(f"need at least {num_splits} samples for {num_splits} splits, got {len(p)}")
+        raise ValueError(
+            f"need at least {num_splits} samples for {num_splits} splits, got {len(p)}"
+        )
     size = len(p) // num_splits
     scores = []
     for i in range(num_splits):
-        part = p[i * size:(i + 1) * size]
+        part = p[i * size : (i + 1) * size]
         marginal = part.mean(0, keepdims=True)
         kl = np.sum(part * (np.log(part + eps) - np.log(marginal + eps)), axis=1)
         scores.append(np.exp(kl.mean()))

@@ -42,7 +42,9 @@ def bin_width(levels: int, data_range: float = 1.0) -> float:
     """Width of one dequantization bin when ``levels`` levels fill an interval of length
     ``data_range`` (1 for [0, 1), 2 for [-1, 1])."""
     if levels < 2 or data_range <= 0:
-        raise ValueError(f"need levels >= 2 and data_range > 0, got levels={levels}, data_range={data_range}")
+        raise ValueError(
+            f"need levels >= 2 and data_range > 0, got levels={levels}, data_range={data_range}"
+        )
     return data_range / levels
 
 
@@ -74,12 +76,12 @@ def discrete_bits_per_dim(log_prob_nats, num_dims: int, bin_width: float) -> np.
 
 FAMILY_LIKELIHOOD = {
     "rbm": Likelihood.ESTIMATE,  # AIS estimate of log Z (Salakhutdinov & Murray, 2008)
-    "dbm": Likelihood.LOWER_BOUND,  # variational bound (Salakhutdinov & Hinton, 2009) with AIS log Z
+    "dbm": Likelihood.LOWER_BOUND,  # variational bound, AIS log Z (Salakhutdinov & Hinton, 2009)
     "vae": Likelihood.LOWER_BOUND,  # ELBO / IWAE bound (Burda et al., 2015)
     "gan": Likelihood.NONE,
     "flow": Likelihood.EXACT,  # change of variables (of the dequantized density)
     "pixelcnn": Likelihood.EXACT,  # autoregressive factorisation
-    "diffusion": Likelihood.ESTIMATE,  # probability-flow ODE with the Hutchinson trace; bound via the VLB
+    "diffusion": Likelihood.ESTIMATE,  # probability-flow ODE, Hutchinson trace (bound via the VLB)
     "consistency": Likelihood.ESTIMATE,  # through its teacher's probability-flow ODE
     "latent_diffusion": Likelihood.NONE,  # the decoder makes p(x) intractable
 }

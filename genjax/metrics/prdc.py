@@ -17,10 +17,12 @@ import numpy as np
 __all__ = ["PRDC", "prdc", "knn_radii"]
 
 
-def _chunked_distances(a: np.ndarray, b: np.ndarray, chunk: int) -> Iterator[tuple[int, np.ndarray]]:
+def _chunked_distances(
+    a: np.ndarray, b: np.ndarray, chunk: int
+) -> Iterator[tuple[int, np.ndarray]]:
     b_sq = np.sum(b * b, axis=1)
     for start in range(0, len(a), chunk):
-        x = a[start:start + chunk]
+        x = a[start : start + chunk]
         d2 = np.sum(x * x, axis=1)[:, None] + b_sq[None, :] - 2.0 * x @ b.T
         yield start, np.sqrt(np.clip(d2, 0.0, None))
 
@@ -31,7 +33,9 @@ def knn_radii(x: np.ndarray, k: int, chunk: int = 1024) -> np.ndarray:
         raise ValueError(f"k must be in 1..{len(x) - 1} for {len(x)} points, got {k}")
     out = np.empty(len(x))
     for start, d in _chunked_distances(x, x, chunk):
-        out[start:start + len(d)] = np.partition(d, k, axis=1)[:, k]  # index 0 is the point itself
+        out[start : start + len(d)] = np.partition(d, k, axis=1)[
+            :, k
+        ]  # index 0 is the point itself
     return out
 
 
@@ -59,7 +63,9 @@ def prdc(real: np.ndarray, generated: np.ndarray, k: int = 5, chunk: int = 1024)
     real = np.asarray(real, np.float64)
     gen = np.asarray(generated, np.float64)
     if real.ndim != 2 or gen.ndim != 2 or real.shape[1] != gen.shape[1]:
-        raise ValueError(f"real and generated must be [N, F] with the same F, got {real.shape} and {gen.shape}")
+        raise ValueError(
+            f"real and generated must be [N, F] with the same F, got {real.shape} and {gen.shape}"
+        )
     r_real = knn_radii(real, k, chunk)
     r_gen = knn_radii(gen, k, chunk)
     in_real_balls = np.zeros(len(gen), bool)
@@ -67,12 +73,12 @@ def prdc(real: np.ndarray, generated: np.ndarray, k: int = 5, chunk: int = 1024)
     covered = np.zeros(len(real), bool)
     for start, d in _chunked_distances(gen, real, chunk):  # d: [chunk of generated, N real]
         inside = d <= r_real[None, :]
-        in_real_balls[start:start + len(d)] = inside.any(1)
-        density_counts[start:start + len(d)] = inside.sum(1)
+        in_real_balls[start : start + len(d)] = inside.any(1)
+        density_counts[start : start + len(d)] = inside.sum(1)
     recalled = np.zeros(len(real), bool)
     for start, d in _chunked_distances(real, gen, chunk):  # d: [chunk of real, M generated]
-        recalled[start:start + len(d)] = (d <= r_gen[None, :]).any(1)
-        covered[start:start + len(d)] = d.min(1) <= r_real[start:start + len(d)]
+        recalled[start : start + len(d)] = (d <= r_gen[None, :]).any(1)
+        covered[start : start + len(d)] = d.min(1) <= r_real[start : start + len(d)]
     return PRDC(
         precision=float(in_real_balls.mean()),
         recall=float(recalled.mean()),

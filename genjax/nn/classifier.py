@@ -1,5 +1,6 @@
 """A small CNN image classifier whose penultimate features and softmax serve evaluation
-(FID/KID/precision/recall features, Inception-Score probabilities) on small images such as digits."""
+(FID/KID/precision/recall features, Inception-Score probabilities) on small images such as
+digits."""
 
 from __future__ import annotations
 
@@ -36,5 +37,7 @@ class ImageClassifier(nn.Module):
             x = jax.nn.relu(nn.Conv(width, (3, 3), name=f"conv_{i}")(x))
             if i > 0:
                 x = nn.avg_pool(x, (2, 2), strides=(2, 2))
-        features = jax.nn.relu(nn.Dense(self.feature_dim, name="features")(x.reshape(x.shape[0], -1)))
+        features = jax.nn.relu(
+            nn.Dense(self.feature_dim, name="features")(x.reshape(x.shape[0], -1))
+        )
         return nn.Dense(self.num_classes, name="head")(features), features

@@ -1,4 +1,4 @@
-"""Inception-v3 as used for the standard FID (Szegedy et al., 2016; Heusel et al., 2017), in Flax Linen.
+"""Inception-v3 as used for the standard FID (Szegedy et al., 2016; Heusel et al., 2017), in Linen.
 
 The architecture is that of pytorch-fid's ``fid_inception_v3`` (the TensorFlow 2015-12-05 graph the
 original FID code used), which differs from torchvision's Inception-v3 in three places: average
@@ -44,7 +44,8 @@ MIN_SIZE = 75
 
 MISSING_WEIGHTS_HELP = (
     "genjax never downloads weights. Get pytorch-fid's FID Inception weights file "
-    "pt_inception-2015-12-05-6726825d.pth yourself (a release asset of github.com/mseitzer/pytorch-fid) "
+    "pt_inception-2015-12-05-6726825d.pth yourself (a release asset of "
+    "github.com/mseitzer/pytorch-fid) "
     "and convert it once with `python -m experiments.convert_inception --pt "
     "pt_inception-2015-12-05-6726825d.pth --out {path}`."
 )
@@ -67,8 +68,12 @@ class _BasicConv(nn.Module):
     def __call__(self, x: Array) -> Array:
         ph, pw = _pair(self.padding)
         x = nn.Conv(
-            self.features, _pair(self.kernel), strides=_pair(self.stride),
-            padding=((ph, ph), (pw, pw)), use_bias=False, name="conv",
+            self.features,
+            _pair(self.kernel),
+            strides=_pair(self.stride),
+            padding=((ph, ph), (pw, pw)),
+            use_bias=False,
+            name="conv",
         )(x)
         x = nn.BatchNorm(use_running_average=True, epsilon=1e-3, name="bn")(x)
         return jax.nn.relu(x)
@@ -148,24 +153,30 @@ class _InceptionE(nn.Module):
     def __call__(self, x: Array) -> Array:
         b1 = _BasicConv(320, 1, name="branch1x1")(x)
         b3 = _BasicConv(384, 1, name="branch3x3_1")(x)
-        b3 = jnp.concatenate([
-            _BasicConv(384, (1, 3), padding=(0, 1), name="branch3x3_2a")(b3),
-            _BasicConv(384, (3, 1), padding=(1, 0), name="branch3x3_2b")(b3),
-        ], axis=-1)
+        b3 = jnp.concatenate(
+            [
+                _BasicConv(384, (1, 3), padding=(0, 1), name="branch3x3_2a")(b3),
+                _BasicConv(384, (3, 1), padding=(1, 0), name="branch3x3_2b")(b3),
+            ],
+            axis=-1,
+        )
         bd = _BasicConv(448, 1, name="branch3x3dbl_1")(x)
         bd = _BasicConv(384, 3, padding=1, name="branch3x3dbl_2")(bd)
-        bd = jnp.concatenate([
-            _BasicConv(384, (1, 3), padding=(0, 1), name="branch3x3dbl_3a")(bd),
-            _BasicConv(384, (3, 1), padding=(1, 0), name="branch3x3dbl_3b")(bd),
-        ], axis=-1)
+        bd = jnp.concatenate(
+            [
+                _BasicConv(384, (1, 3), padding=(0, 1), name="branch3x3dbl_3a")(bd),
+                _BasicConv(384, (3, 1), padding=(1, 0), name="branch3x3dbl_3b")(bd),
+            ],
+            axis=-1,
+        )
         pooled = _max_pool(x, 1, pad=1) if self.max_pool else _avg_pool_same(x)
         bp = _BasicConv(192, 1, name="branch_pool")(pooled)
         return jnp.concatenate([b1, b3, bd, bp], axis=-1)
 
 
 def resize_bilinear(x: Array, size: int) -> Array:
-    """Bilinear resize of ``x [B, H, W, C]`` to ``[B, size, size, C]`` with half-pixel centres and no
-    antialiasing, which equals ``torch.nn.functional.interpolate(mode='bilinear',
+    """Bilinear resize of ``x [B, H, W, C]`` to ``[B, size, size, C]`` with half-pixel centres and
+    no antialiasing, which equals ``torch.nn.functional.interpolate(mode='bilinear',
     align_corners=False)`` as pytorch-fid uses it."""
     return jax.image.resize(x, (x.shape[0], size, size, x.shape[3]), "bilinear", antialias=False)
 
@@ -194,7 +205,9 @@ class InceptionV3(nn.Module):
         if self.resize_input:
             x = resize_bilinear(x, INCEPTION_SIZE)
         if min(x.shape[1:3]) < MIN_SIZE:
-            raise ValueError(f"Inception-v3 needs sides >= {MIN_SIZE} (or resize_input=True), got {x.shape}")
+            raise ValueError(
+                f"Inception-v3 needs sides >= {MIN_SIZE} (or resize_input=True), got {x.shape}"
+            )
         x = _BasicConv(32, 3, stride=2, name="Conv2d_1a_3x3")(x)
         x = _BasicConv(32, 3, name="Conv2d_2a_3x3")(x)
         x = _BasicConv(64, 3, padding=1, name="Conv2d_2b_3x3")(x)
@@ -206,7 +219,12 @@ class InceptionV3(nn.Module):
         x = _InceptionA(64, name="Mixed_5c")(x)
         x = _InceptionA(64, name="Mixed_5d")(x)
         x = _InceptionB(name="Mixed_6a")(x)
-        for name, c7 in (("Mixed_6b", 128), ("Mixed_6c", 160), ("Mixed_6d", 160), ("Mixed_6e", 192)):
+        for name, c7 in (
+            ("Mixed_6b", 128),
+            ("Mixed_6c", 160),
+            ("Mixed_6d", 160),
+            ("Mixed_6e", 192),
+        ):
             x = _InceptionC(c7, name=name)(x)
         x = _InceptionD(name="Mixed_7a")(x)
         x = _InceptionE(name="Mixed_7b")(x)
@@ -248,18 +266,26 @@ def load_inception_variables(path: str) -> dict[str, Any]:
       ValueError: when the file's arrays do not match the architecture (names the differences).
     """
     if not os.path.exists(path):
-        raise FileNotFoundError(f"FID Inception weights not found at {path!r}. " + MISSING_WEIGHTS_HELP.format(path=path))
+        raise FileNotFoundError(
+            f"FID Inception weights not found at {path!r}. "
+            + MISSING_WEIGHTS_HELP.format(path=path)
+        )
     with np.load(path) as f:
         flat = {k: np.asarray(f[k], np.float32) for k in f.files}
-    want = _flat_shapes(jax.eval_shape(
-        lambda: InceptionV3(resize_input=False).init(jax.random.PRNGKey(0), jnp.zeros((1, MIN_SIZE, MIN_SIZE, 3)))
-    ))
+    want = _flat_shapes(
+        jax.eval_shape(
+            lambda: InceptionV3(resize_input=False).init(
+                jax.random.PRNGKey(0), jnp.zeros((1, MIN_SIZE, MIN_SIZE, 3))
+            )
+        )
+    )
     got = {k: v.shape for k, v in flat.items()}
     missing, extra = sorted(want.keys() - got.keys()), sorted(got.keys() - want.keys())
     wrong = sorted(k for k in want.keys() & got.keys() if want[k] != got[k])
     if missing or extra or wrong:
         raise ValueError(
-            f"{path} does not hold FID Inception-v3 weights: missing {missing[:5]} ({len(missing)}), "
+            f"{path} does not hold FID Inception-v3 weights: "
+            f"missing {missing[:5]} ({len(missing)}), "
             f"unexpected {extra[:5]} ({len(extra)}), wrong shapes "
             f"{[(k, got[k], want[k]) for k in wrong[:5]]} ({len(wrong)})"
         )

@@ -9,7 +9,9 @@ from genjax.metrics import evaluation, features
 
 @pytest.fixture(scope="module")
 def splits():
-    load = lambda s: np.asarray(transforms.to_symmetric(digits.load_digits(s)["image"], digits.NUM_LEVELS))
+    load = lambda s: np.asarray(
+        transforms.to_symmetric(digits.load_digits(s)["image"], digits.NUM_LEVELS)
+    )
     return load("train"), load("test")
 
 
@@ -17,7 +19,9 @@ def test_real_images_score_far_better_than_noise_and_report_provenance(splits):
     train, test = splits
     extractor = features.digits_features()
     noise = np.random.default_rng(1).uniform(-1, 1, size=test.shape).astype(np.float32)
-    real = evaluation.evaluate_images(train, test, reference_name="digits/test", extractor=extractor)
+    real = evaluation.evaluate_images(
+        train, test, reference_name="digits/test", extractor=extractor
+    )
     bad = evaluation.evaluate_images(noise, test, reference_name="digits/test", extractor=extractor)
     assert real["fid"] * 10 < bad["fid"]
     assert real["precision"] > 0.8 and bad["precision"] < 0.2

@@ -34,7 +34,10 @@ def test_fid_of_non_commuting_2d_gaussians_equals_the_closed_form():
 
 def test_fid_matches_scipy_on_random_features_and_is_zero_against_itself():
     rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(500, 16)), rng.normal(size=(400, 16)) @ rng.normal(size=(16, 16)) * 0.5 + 0.2
+    x, y = (
+        rng.normal(size=(500, 16)),
+        rng.normal(size=(400, 16)) @ rng.normal(size=(16, 16)) * 0.5 + 0.2,
+    )
     cx, cy = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
     d = x.mean(0) - y.mean(0)
     want = d @ d + np.trace(cx + cy - 2 * scipy.linalg.sqrtm(cx @ cy).real)
@@ -52,13 +55,17 @@ def test_fid_with_singular_covariances_equals_the_fid_in_their_subspace():
 
 
 def test_streaming_statistics_do_not_depend_on_the_batch_size():
-    x = np.random.default_rng(2).normal(size=(777, 8)) * 3.0 + 100.0  # a large mean stresses naive sums
+    x = (
+        np.random.default_rng(2).normal(size=(777, 8)) * 3.0 + 100.0
+    )  # a large mean stresses naive sums
     a, b = fid.stats_from_features(x, batch_size=7), fid.stats_from_features(x, batch_size=777)
     np.testing.assert_allclose(a.mean, x.mean(0), rtol=1e-12)
     np.testing.assert_allclose(a.cov, np.cov(x, rowvar=False), rtol=1e-9)
     np.testing.assert_allclose(a.cov, b.cov, rtol=1e-9)
     y = np.random.default_rng(3).normal(size=(500, 8)) + 100.5
-    assert fid.frechet_distance(a, _stats(y)) == pytest.approx(fid.frechet_distance(b, _stats(y)), rel=1e-9)
+    assert fid.frechet_distance(a, _stats(y)) == pytest.approx(
+        fid.frechet_distance(b, _stats(y)), rel=1e-9
+    )
 
 
 def test_bad_inputs_are_clear_errors():
@@ -66,16 +73,28 @@ def test_bad_inputs_are_clear_errors():
     with pytest.raises(ValueError, match="not positive semi-definite"):
         fid.frechet_distance(bad, fid.FeatureStats(np.zeros(2), np.eye(2), 10))
     with pytest.raises(ValueError, match="feature sizes differ"):
-        fid.frechet_distance(fid.FeatureStats(np.zeros(2), np.eye(2), 10), fid.FeatureStats(np.zeros(3), np.eye(3), 10))
+        fid.frechet_distance(
+            fid.FeatureStats(np.zeros(2), np.eye(2), 10),
+            fid.FeatureStats(np.zeros(3), np.eye(3), 10),
+        )
     with pytest.raises(ValueError, match="at least 2"):
         fid.stats_from_features(np.zeros((1, 4)))
 
 
 def test_fid_result_carries_its_provenance():
     rng = np.random.default_rng(4)
-    r = fid.fid(_stats(rng.normal(size=(50, 4))), _stats(rng.normal(size=(60, 4))),
-                features="digits-classifier", reference_name="digits/test")
-    assert (r.num_generated, r.num_reference, r.features, r.reference) == (50, 60, "digits-classifier", "digits/test")
+    r = fid.fid(
+        _stats(rng.normal(size=(50, 4))),
+        _stats(rng.normal(size=(60, 4))),
+        features="digits-classifier",
+        reference_name="digits/test",
+    )
+    assert (r.num_generated, r.num_reference, r.features, r.reference) == (
+        50,
+        60,
+        "digits-classifier",
+        "digits/test",
+    )
     assert "50 generated vs 60 reference from digits/test" in str(r)
 
 

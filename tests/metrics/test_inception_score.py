@@ -15,7 +15,7 @@ def test_uniform_confident_classifier_scores_the_class_count_and_collapse_scores
 
 
 def test_half_confident_predictions_score_classes_over_two():
-    # p(y|x) = 1/2 on classes i and i+1: marginal uniform over 10, conditional entropy log 2 -> IS 5.
+    # p(y|x) = 1/2 on classes i and i+1: uniform marginal over 10, conditional entropy log 2: IS 5.
     i = np.arange(1000) % 10
     probs = 0.5 * (np.eye(10)[i] + np.eye(10)[(i + 1) % 10])
     mean, _ = inception_score.inception_score(probs, num_splits=5)

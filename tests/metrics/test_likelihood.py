@@ -12,12 +12,16 @@ from genjax.metrics import likelihood
 
 def test_units_round_trip_and_uniform_pixels_give_log2_levels():
     assert likelihood.nats_to_bits_per_dim(64 * math.log(2.0), 64) == pytest.approx(1.0)
-    assert likelihood.bits_per_dim_to_nats(likelihood.nats_to_bits_per_dim(7.3, 64), 64) == pytest.approx(7.3)
+    assert likelihood.bits_per_dim_to_nats(
+        likelihood.nats_to_bits_per_dim(7.3, 64), 64
+    ) == pytest.approx(7.3)
     # A uniform density on [0, 1)^64 is the uniform distribution over 17^64 dequantized images.
     bpd = likelihood.discrete_bits_per_dim(0.0, 64, likelihood.bin_width(17))
     assert bpd == pytest.approx(math.log2(17))
     # The same data rescaled to [-1, 1): density 2^-64, bins of width 2/17.
-    bpd_sym = likelihood.discrete_bits_per_dim(-64 * math.log(2.0), 64, likelihood.bin_width(17, 2.0))
+    bpd_sym = likelihood.discrete_bits_per_dim(
+        -64 * math.log(2.0), 64, likelihood.bin_width(17, 2.0)
+    )
     assert bpd_sym == pytest.approx(math.log2(17))
 
 
@@ -33,7 +37,9 @@ def test_dequantized_density_bounds_the_discrete_likelihood_with_equality_for_hi
         bound = continuous_nll + likelihood.dequantization_offset(1, w)
         assert -np.log(probs[k]) <= bound + 1e-9  # Jensen
         # A histogram density (constant per bin) attains it.
-        assert -np.log(probs[k] / w) + likelihood.dequantization_offset(1, w) == pytest.approx(-np.log(probs[k]))
+        assert -np.log(probs[k] / w) + likelihood.dequantization_offset(1, w) == pytest.approx(
+            -np.log(probs[k])
+        )
 
 
 def test_family_table_and_errors():

@@ -13,8 +13,12 @@ def _brute(real, gen, k):
     r_real = np.sort(d_rr, axis=1)[:, k]
     r_gen = np.sort(d_gg, axis=1)[:, k]
     inside = d_gr <= r_real[None, :]
-    return (inside.any(1).mean(), (d_gr <= r_gen[:, None]).any(0).mean(),
-            inside.sum() / (k * len(gen)), (d_gr.min(0) <= r_real).mean())
+    return (
+        inside.any(1).mean(),
+        (d_gr <= r_gen[:, None]).any(0).mean(),
+        inside.sum() / (k * len(gen)),
+        (d_gr.min(0) <= r_real).mean(),
+    )
 
 
 def test_matches_brute_force_with_chunks_smaller_than_the_sets():
@@ -22,7 +26,9 @@ def test_matches_brute_force_with_chunks_smaller_than_the_sets():
     real, gen = rng.normal(size=(90, 5)), rng.normal(size=(70, 5)) * 1.3 + 0.3
     got = prdc.prdc(real, gen, k=4, chunk=16)
     want = _brute(real, gen, 4)
-    np.testing.assert_allclose([got.precision, got.recall, got.density, got.coverage], want, rtol=1e-12)
+    np.testing.assert_allclose(
+        [got.precision, got.recall, got.density, got.coverage], want, rtol=1e-12
+    )
 
 
 def test_identical_sets_score_one_and_far_apart_sets_zero():
@@ -36,8 +42,8 @@ def test_identical_sets_score_one_and_far_apart_sets_zero():
 @pytest.mark.parametrize("offset", [0.0, 300.0])  # a large offset stresses round-off at distance 0
 def test_precision_and_recall_are_not_swapped(offset):
     # Generated = many copies of 10 of the 300 real points: every sample is realistic (precision 1)
-    # but only the copied 10/300 of the real data is recalled (the generated k-NN balls have radius 0
-    # around each copy). Swapped metrics would give precision 1/30 and recall 1.
+    # but only the copied 10/300 of the real data is recalled (the generated k-NN balls have radius
+    # 0 around each copy). Swapped metrics would give precision 1/30 and recall 1.
     real = np.random.default_rng(2).normal(size=(300, 16)) + offset
     gen = np.repeat(real[:10], 30, axis=0)
     scores = prdc.prdc(real, gen, k=3)

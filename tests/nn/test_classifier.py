@@ -1,10 +1,10 @@
-"""The digits classifier: shipped weights accurate on the held-out split, features = penultimate layer."""
-
-import numpy as np
-import pytest
+"""The digits classifier: shipped weights accurate on the held-out split; features are the
+penultimate layer."""
 
 import chex
 import jax
+import numpy as np
+import pytest
 
 from genjax.data import digits, transforms
 from genjax.metrics import features
@@ -22,7 +22,9 @@ def test_shipped_weights_classify_the_digits_test_split():
     np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
     accuracy = np.mean(probs.argmax(1) == test["label"])
     assert accuracy >= MIN_TEST_ACCURACY
-    assert extractor.test_accuracy == pytest.approx(accuracy, abs=1e-6)  # meta.json says what we measure
+    assert extractor.test_accuracy == pytest.approx(
+        accuracy, abs=1e-6
+    )  # meta.json says what we measure
 
 
 def test_logits_are_a_linear_head_on_the_returned_features():
@@ -32,7 +34,12 @@ def test_logits_are_a_linear_head_on_the_returned_features():
     logits, feats = jax.jit(net.apply)({"params": params}, x)
     chex.assert_shape([logits, feats], [(3, 7), (3, 16)])
     head = params["head"]
-    np.testing.assert_allclose(logits, np.asarray(feats) @ np.asarray(head["kernel"]) + np.asarray(head["bias"]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        logits,
+        np.asarray(feats) @ np.asarray(head["kernel"]) + np.asarray(head["bias"]),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     assert np.all(np.asarray(feats) >= 0)  # ReLU features
 
 
