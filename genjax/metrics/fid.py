@@ -221,10 +221,27 @@ def reference_stats(
     cache_path: str,
     batch_size: int = 500,
 ) -> FeatureStats:
-    """Statistics of a reference set, computed once and cached as ``.npz`` at ``cache_path``."""
+    """Statistics of a reference set, computed once and cached as ``.npz`` at ``cache_path``.
+
+    Args:
+      features_fn: ``images [b, ...] -> features [b, F]``.
+      images: the reference set (only its length is read when the cache exists).
+      cache_path: where the statistics live, e.g. ``<workdir>/fid_ref_digits_test.npz``; name it
+        after the features and the split, since neither can be checked from the file.
+
+    Raises:
+      ValueError: when a cached file holds statistics of a different number of images (a stale
+        cache), naming the file to delete.
+    """
     if os.path.exists(cache_path):
         with np.load(cache_path) as f:
-            return FeatureStats(f["mean"], f["cov"], int(f["count"]))
+            cached = FeatureStats(f["mean"], f["cov"], int(f["count"]))
+        if cached.count != len(images):
+            raise ValueError(
+                f"{cache_path} holds statistics of {cached.count} images, not {len(images)}; "
+                "delete it to recompute"
+            )
+        return cached
     stats = accumulate(
         features_fn(images[i : i + batch_size]) for i in range(0, len(images), batch_size)
     )

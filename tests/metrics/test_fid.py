@@ -113,6 +113,8 @@ def test_reference_stats_are_computed_once_and_cached(tmp_path):
     np.testing.assert_allclose(first.cov, np.cov(images * 2.0, rowvar=False), rtol=1e-6)
     np.testing.assert_array_equal(first.mean, second.mean)
     assert second.count == 120
+    with pytest.raises(ValueError, match="holds statistics of 120 images, not 100"):
+        fid.reference_stats(features_fn, images[:100], path)
 
 
 def _mmd2_brute(x, y):
