@@ -6,7 +6,8 @@ classifier and against the 360-image test split (as ``experiments.run.evaluate``
 * ``train (real)``: 1,000 random training images, five draws (the noise floor: a perfect model);
 * ``nearest train``: for each test image its nearest training image in pixel space (a memoriser
   matched to the test set);
-* ``10 train images x100``: 10 training images repeated (a collapsed model: precise, no recall);
+* ``10 train images x100``: 10 training images repeated, interleaved so that every IS split sees
+  all 10 (a collapsed model: precise, no recall);
 * ``gaussian noise``: pixels i.i.d. N(0, 1), clipped to [-1, 1];
 * ``uniform noise``: pixels i.i.d. U[-1, 1];
 * ``gaussian fit (diag)`` / ``gaussian fit (full)``: a Gaussian fitted to the training pixels with
@@ -54,8 +55,8 @@ def baselines(seed: int = 0) -> dict[str, np.ndarray]:
     clip = lambda x: np.clip(x, -1.0, 1.0).reshape(shape).astype(np.float32)
     return {
         "nearest train": train[d2.argmin(1)],
-        "10 train images x100": np.repeat(
-            train[rng.choice(len(train), 10, replace=False)], 100, axis=0
+        "10 train images x100": np.tile(
+            train[rng.choice(len(train), 10, replace=False)], (100, 1, 1, 1)
         ),
         "gaussian noise": clip(rng.normal(size=shape)),
         "uniform noise": rng.uniform(-1, 1, size=shape).astype(np.float32),
