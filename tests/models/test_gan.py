@@ -50,20 +50,22 @@ def test_gradient_penalty_equals_hand_written():
 
     # Independent computation: per-example input gradients of a single-example critic (vmap), the
     # interpolation weights drawn as the model documents (key split into latents and penalty keys).
-    k_z, k_gp = jax.random.split(key)
-    real = batch["x"]
-    z = jax.random.normal(k_z, (16, config.latent_dim))
-    fake = gen.apply({"params": params["gen"]}, z, None, train=True)
-    eps = jax.random.uniform(k_gp, (16, 1))
-    x_hat = eps * real + (1 - eps) * fake
+    @jax.jit
+    def by_hand(params, real, key):
+        k_z, k_gp = jax.random.split(key)
+        z = jax.random.normal(k_z, (16, config.latent_dim))
+        fake = gen.apply({"params": params["gen"]}, z, None, train=True)
+        eps = jax.random.uniform(k_gp, (16, 1))
+        x_hat = eps * real + (1 - eps) * fake
 
-    def critic_one(x):
-        return disc.apply({"params": params["disc"]}, x[None], None, train=False)[0]
+        def critic_one(x):
+            return disc.apply({"params": params["disc"]}, x[None], None, train=False)[0]
 
-    grads = jax.vmap(jax.grad(critic_one))(x_hat)
-    gp = np.mean((np.linalg.norm(np.asarray(grads), axis=-1) - 1.0) ** 2)
-    d_real = jax.vmap(critic_one)(real)
-    d_fake = jax.vmap(critic_one)(fake)
+        grads = jax.vmap(jax.grad(critic_one))(x_hat)
+        return grads, jax.vmap(critic_one)(real), jax.vmap(critic_one)(fake)
+
+    grads, d_real, d_fake = by_hand(params, batch["x"], key)
+    gp = np.mean((np.linalg.norm(np.asarray(grads, np.float64), axis=-1) - 1.0) ** 2)
     np.testing.assert_allclose(metrics["gradient_penalty"], gp, rtol=1e-5)
     np.testing.assert_allclose(losses["disc"], np.mean(d_fake - d_real) + 10.0 * gp, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(losses["gen"], -np.mean(d_fake), rtol=1e-5, atol=1e-6)
@@ -75,7 +77,7 @@ def test_frozen_generator_discriminator_separates_real_from_fake():
     opt = {"gen": optax.set_to_zero(), "disc": optax.adam(3e-3)}
     state = training.create_train_state(model, opt, KEY, _toy_batch(0))
     gen_before = state.params["gen"]
-    state, metrics = _scan_steps(training.make_train_step(model, opt), state, 300, KEY)
+    state, metrics = _scan_steps(training.make_train_step(model, opt), state, 200, KEY)
     chex.assert_trees_all_equal(state.params["gen"], gen_before)
 
     _, disc = gan.make_networks(SMALL_2D)
@@ -84,7 +86,7 @@ def test_frozen_generator_discriminator_separates_real_from_fake():
     d = lambda x: disc.apply({"params": state.params["disc"]}, x, None, train=False)  # noqa: E731
     accuracy = 0.5 * (np.mean(d(real) > 0) + np.mean(d(fake) < 0))
     # An untrained D is at chance (0.5) and log 4 = 1.386 loss; 300 Adam steps against a fixed
-    # generator reach > 0.97 accuracy on fresh samples (measured 1.0).
+    # generator reach > 0.97 accuracy on fresh samples.
     assert accuracy > 0.97, accuracy
     assert metrics["loss/disc"][-1] < 0.3, metrics["loss/disc"][-1]
     assert metrics["loss/disc"][0] > 1.0
@@ -95,10 +97,10 @@ def test_eight_gaussians_hinge_covers_modes():
     model = gan.make_gan(config)
     opt = optax.adam(2e-3, b1=0.5, b2=0.9)
     state = training.create_train_state(model, {"gen": opt, "disc": opt}, KEY, _toy_batch(0))
-    state, metrics = _scan_steps(training.make_train_step(model, {"gen": opt, "disc": opt}), state, 1500, KEY)
+    state, metrics = _scan_steps(training.make_train_step(model, {"gen": opt, "disc": opt}), state, 1000, KEY)
     x = model.sample(state.params, state.model_state, jax.random.PRNGKey(2), 2000)
     # A mode counts with >= 2% of 2000 samples within 3 std (0.15) of its centre; this fixed-seed run
-    # covers 7-8 modes from 1000 steps on (measured 8 at 1000 and 1500 steps).
+    # covers 7-8 modes from 1000 steps on (measured 8 at 1000, 1500, 2000 and 3000 steps).
     result = mode_coverage(x, toy.EIGHT_GAUSSIANS_CENTERS, toy.EIGHT_GAUSSIANS_STD, min_share=0.02)
     assert result.modes_covered >= 6, result
     assert result.high_quality_share > 0.4, result
@@ -106,7 +108,7 @@ def test_eight_gaussians_hinge_covers_modes():
 
 
 def _tiny_image_config(**kw):
-    return gan.GANConfig(data_shape=(8, 8, 1), latent_dim=4, features=4, num_scales=2, n_critic=2, **kw)
+    return gan.GANConfig(**{**dict(data_shape=(8, 8, 1), latent_dim=4, features=4, num_scales=1, n_critic=2), **kw})
 
 
 def test_alternating_update_order_through_train_step():
@@ -160,22 +162,25 @@ def test_alternating_update_order_through_train_step():
 
 
 def test_spectral_norm_matches_largest_singular_value():
-    disc = DCGANDiscriminator(features=4, num_downsamples=2, norm="none", spectral_norm=True)
+    disc = DCGANDiscriminator(features=8, num_downsamples=1, norm="none", spectral_norm=True)
     x = jax.random.normal(KEY, (4, 8, 8, 1))
     variables = disc.init(KEY, x, None, train=False)
     stats = variables["batch_stats"]
-    apply = jax.jit(lambda s: disc.apply({"params": variables["params"], "batch_stats": s}, x, None, train=True,
-                                         mutable=["batch_stats"])[1]["batch_stats"])
-    for _ in range(200):
-        stats = apply(stats)
-    kernel = np.asarray(variables["params"]["down_1"]["kernel"]).reshape(-1, 8)
+
+    def power_step(_, s):
+        return disc.apply({"params": variables["params"], "batch_stats": s}, x, None, train=True,
+                          mutable=["batch_stats"])[1]["batch_stats"]
+
+    stats = jax.jit(lambda s: jax.lax.fori_loop(0, 200, power_step, s))(stats)
+    # Flax normalises a conv kernel [4, 4, C_in, C_out] as the matrix [16 C_in, C_out].
+    kernel = np.asarray(variables["params"]["down_0"]["kernel"]).reshape(-1, 8)
     sigma = np.linalg.svd(kernel, compute_uv=False)[0]
-    np.testing.assert_allclose(stats["sn_down_1"]["down_1/kernel/sigma"], sigma, rtol=1e-3)
+    np.testing.assert_allclose(stats["sn_down_0"]["down_0/kernel/sigma"], sigma, rtol=1e-3)
 
 
 def test_projection_discriminator():
-    cond = DCGANDiscriminator(features=4, norm="layer", num_classes=3)
-    plain = DCGANDiscriminator(features=4, norm="layer")
+    cond = DCGANDiscriminator(features=4, num_downsamples=1, num_classes=3)
+    plain = DCGANDiscriminator(features=4, num_downsamples=1)
     x = jax.random.normal(KEY, (5, 8, 8, 1))
     labels = jnp.array([0, 0, 2, 2, 0])
     params = cond.init(KEY, x, labels, train=False)["params"]
@@ -183,7 +188,7 @@ def test_projection_discriminator():
     # With a zero embedding the projection term vanishes and the unconditional head remains.
     zeroed = {**params, "embed": {"embedding": jnp.zeros_like(params["embed"]["embedding"])}}
     np.testing.assert_allclose(cond.apply({"params": zeroed}, x, labels, train=False),
-                               plain.apply({"params": base}, x, train=False), rtol=1e-6)
+                               plain.apply({"params": base}, x, train=False), rtol=1e-6, atol=1e-7)
     # The output is linear in the embedding row of each example's own label: d out_i / d E[k] is
     # zero for a class no example has, and changing E[1] changes nothing.
     grad = jax.grad(lambda p: jnp.sum(cond.apply({"params": p}, x, labels, train=False)))(params)
@@ -192,7 +197,7 @@ def test_projection_discriminator():
 
 
 def test_conditional_sampling_and_ema_state():
-    config = _tiny_image_config(num_classes=3, loss="hinge", spectral_norm=True, discriminator_norm="none")
+    config = _tiny_image_config(n_critic=1, num_classes=3, loss="hinge", spectral_norm=True, discriminator_norm="none")
     model = gan.make_gan(config)
     batch = {"image": jnp.zeros((6, 8, 8, 1)), "label": jnp.arange(6) % 3}
     opt = optax.adam(1e-3)
