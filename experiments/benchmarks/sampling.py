@@ -10,7 +10,7 @@ import sys
 
 from experiments.benchmarks import harness
 
-FAMILIES = ("pixelcnn", "diffusion", "consistency")
+FAMILIES = ("diffusion",)
 
 
 def main(argv=None):
