@@ -29,10 +29,8 @@ from experiments import grids, run
 ENTRIES = (
     ("RBM (PCD)", "rbm_digits"),
     ("DBM", "dbm_digits"),
-    ("VAE", "vae_digits"),
-    ("GAN (hinge)", "gan_digits"),
+    ("GAN (hinge, SN)", "gan_digits"),
     ("RealNVP", "flow_digits"),
-    ("PixelCNN (gated)", "pixelcnn_digits"),
     ("Diffusion (EDM, Heun-18)", "diffusion_digits"),
     ("Consistency (CD, 1 step)", "consistency_digits"),
 )
