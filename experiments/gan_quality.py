@@ -1,19 +1,19 @@
 """GAN stability and mode collapse, measured: eight Gaussians and the 8x8 digits.
 
-``python -m experiments.gan_quality [--workdir runs/gan_quality] [--toy-steps 3000] [--digits-steps 3000] [--quick]``
+``python -m experiments.gan_quality [--workdir runs/gan_quality] [--toy-steps 3000]
+[--digits-steps 3000] [--only toy|digits] [--quick]``
 
 * Eight Gaussians (MLP G/D, batch 256): the plain non-saturating loss, the hinge loss and WGAN-GP
-  (lambda 0.1, 5 critic steps, as in Gulrajani et al.'s toy code). Every ``--eval-every`` steps:
-  modes covered (a mode counts with >= 2% of 2,000 samples within 3 std of its centre) and the share
-  of high-quality samples (within 3 std of some centre). The trajectory shows mode hopping, not only
-  the end point.
+  (lambda 0.1, 5 critic steps, as in Gulrajani et al.'s toy code); EMA decay 0.99. Every
+  ``--eval-every`` steps: modes covered (a mode counts with >= 2% of 2,000 samples within 3 std of
+  its centre) and the share of high-quality samples (within 3 std of some centre). The trajectory
+  shows mode hopping, not only the end point.
 * Digits (DCGAN 8x8, batch 64, Adam): the plain non-saturating DCGAN with BatchNorm and no tricks,
   the hinge loss with a spectrally normalised discriminator, WGAN-GP (LayerNorm critic, 5 critic
-  steps), each sampled from the EMA generator (decay 0.999) and, for the plain one, the raw generator
-  too. Every ``--eval-every`` steps: the class histogram of 1,000 samples under the shipped digits
-  classifier (entropy, classes with >= 1%); at the end FID / KID / precision / recall under the same
-  classifier's features, 1,000 samples against the 360-image test split (the provenance string says
-  so), and sample grids.
+  steps), each sampled from the raw and the EMA generator (decay 0.999). Every ``--eval-every``
+  steps: the class histogram of 1,000 samples under the shipped digits classifier (entropy, classes
+  with >= 1%); at the end FID / KID / precision / recall under the same classifier's features,
+  1,000 samples against the 360-image test split (the provenance string says so), and sample grids.
 
 Losses and gradient norms of both players are logged every step by the train step; the last values
 are in the JSON. Prints one JSON line with every number at the end and writes it to
@@ -41,7 +41,8 @@ from genjax.metrics.features import digits_features
 from genjax.metrics.modes import class_histogram_stats, mode_coverage
 from genjax.models import gan
 
-TOY_BATCH, DIGITS_BATCH, EMA = 256, 64, 0.999
+TOY_BATCH, DIGITS_BATCH = 256, 64
+TOY_EMA, DIGITS_EMA = 0.99, 0.999
 
 
 def _adam(lr: float, b1: float, b2: float):
@@ -50,7 +51,10 @@ def _adam(lr: float, b1: float, b2: float):
 
 
 TOY_RUNS = {
-    "nonsaturating": (dataclasses.replace(gan.NONSATURATING_2D, hidden=(64, 64, 64)), _adam(2e-3, 0.5, 0.9)),
+    "nonsaturating": (
+        dataclasses.replace(gan.NONSATURATING_2D, hidden=(64, 64, 64)),
+        _adam(2e-3, 0.5, 0.9),
+    ),
     "hinge": (dataclasses.replace(gan.HINGE_2D, hidden=(64, 64, 64)), _adam(2e-3, 0.5, 0.9)),
     "wgan_gp": (dataclasses.replace(gan.WGAN_GP_2D, hidden=(64, 64, 64)), _adam(1e-3, 0.5, 0.9)),
 }
@@ -61,15 +65,17 @@ DIGITS_RUNS = {
 }
 
 
-def _trainer(model, opt, data, key):
-    """``train(state, n) -> (state, metrics [n])``: ``n`` steps in one compiled ``lax.scan`` over the
-    stacked step-indexed batches (one dispatch per evaluation interval)."""
-    step = training.make_train_step(model, opt, ema_decay=EMA)
+def _trainer(model, opt, data, key, ema):
+    """``train(state, n) -> (state, metrics [n])``: ``n`` steps in one compiled ``lax.scan`` over
+    the stacked step-indexed batches (one dispatch per evaluation interval)."""
+    step = training.make_train_step(model, opt, ema_decay=ema)
     run = jax.jit(lambda state, batches: jax.lax.scan(lambda s, b: step(s, b, key), state, batches))
 
     def train(state, n):
         start = int(state.step)
-        batches = jax.tree.map(lambda *xs: np.stack(xs), *[data(s) for s in range(start, start + n)])
+        batches = jax.tree.map(
+            lambda *xs: np.stack(xs), *[data(s) for s in range(start, start + n)]
+        )
         return run(state, batches)
 
     return train
@@ -82,24 +88,39 @@ def toy_experiment(name, steps, eval_every, seed=0):
     data_key = jax.random.PRNGKey(seed + 1)
 
     def data(s):
-        return {"x": np.asarray(toy.sample_toy("eight_gaussians", jax.random.fold_in(data_key, s), TOY_BATCH))}
+        return {
+            "x": np.asarray(
+                toy.sample_toy("eight_gaussians", jax.random.fold_in(data_key, s), TOY_BATCH)
+            )
+        }
 
-    state = training.create_train_state(model, opt, key, data(0), ema_decay=EMA)
-    train = _trainer(model, opt, data, key)
+    state = training.create_train_state(model, opt, key, data(0), ema_decay=TOY_EMA)
+    train = _trainer(model, opt, data, key, TOY_EMA)
     trajectory, t0 = [], time.time()
     for _ in range(steps // eval_every):
         state, metrics = train(state, eval_every)
         row = {"step": int(state.step)}
         for which, params in (("raw", state.params), ("ema", state.ema_params)):
             x = model.sample(params, state.model_state, jax.random.PRNGKey(123), 2000)
-            mc = mode_coverage(x, toy.EIGHT_GAUSSIANS_CENTERS, toy.EIGHT_GAUSSIANS_STD, min_share=0.02)
-            row[f"modes_{which}"], row[f"hq_{which}"] = mc.modes_covered, round(mc.high_quality_share, 3)
+            mc = mode_coverage(
+                x, toy.EIGHT_GAUSSIANS_CENTERS, toy.EIGHT_GAUSSIANS_STD, min_share=0.02
+            )
+            row[f"modes_{which}"], row[f"hq_{which}"] = (
+                mc.modes_covered,
+                round(mc.high_quality_share, 3),
+            )
         row.update({k: round(float(v[-1]), 4) for k, v in metrics.items()})
         trajectory.append(row)
         print(f"toy {name}: {row}", flush=True)
-    return {"seconds": round(time.time() - t0, 1), "trajectory": trajectory,
-            "final_modes_ema": trajectory[-1]["modes_ema"], "final_hq_ema": trajectory[-1]["hq_ema"],
-            "min_modes_raw_after_first": min(r["modes_raw"] for r in trajectory[1:]) if len(trajectory) > 1 else None}
+    return {
+        "seconds": round(time.time() - t0, 1),
+        "trajectory": trajectory,
+        "final_modes_ema": trajectory[-1]["modes_ema"],
+        "final_hq_ema": trajectory[-1]["hq_ema"],
+        "min_modes_raw_after_first": min(r["modes_raw"] for r in trajectory[1:])
+        if len(trajectory) > 1
+        else None,
+    }
 
 
 def digits_experiment(name, steps, eval_every, classifier, train_images, test, workdir, seed=0):
@@ -107,9 +128,9 @@ def digits_experiment(name, steps, eval_every, classifier, train_images, test, w
     model = gan.make_gan(config)
     key = jax.random.PRNGKey(seed)
     data = batching.epoch_batches({"image": train_images}, DIGITS_BATCH, seed)
-    state = training.create_train_state(model, opt, key, data(0), ema_decay=EMA)
+    state = training.create_train_state(model, opt, key, data(0), ema_decay=DIGITS_EMA)
     sample = jax.jit(model.sample, static_argnums=3)
-    train = _trainer(model, opt, data, key)
+    train = _trainer(model, opt, data, key, DIGITS_EMA)
     trajectory, t0 = [], time.time()
     for _ in range(steps // eval_every):
         state, metrics = train(state, eval_every)
@@ -117,7 +138,10 @@ def digits_experiment(name, steps, eval_every, classifier, train_images, test, w
         for which, params in (("raw", state.params), ("ema", state.ema_params)):
             x = np.asarray(sample(params, state.model_state, jax.random.PRNGKey(7), 1000))
             hist = class_histogram_stats(classifier.apply(x)[1])
-            row[f"classes_{which}"], row[f"entropy_{which}"] = hist.classes_covered, round(hist.entropy, 3)
+            row[f"classes_{which}"], row[f"entropy_{which}"] = (
+                hist.classes_covered,
+                round(hist.entropy, 3),
+            )
         row.update({k: round(float(v[-1]), 4) for k, v in metrics.items()})
         trajectory.append(row)
         print(f"digits {name}: {row}", flush=True)
@@ -125,7 +149,9 @@ def digits_experiment(name, steps, eval_every, classifier, train_images, test, w
     grids = []
     for which, params in (("raw", state.params), ("ema", state.ema_params)):
         x = np.asarray(sample(params, state.model_state, jax.random.PRNGKey(11), 1000))
-        scores = evaluate_images(x, test, reference_name="digits test split (360)", extractor=classifier)
+        scores = evaluate_images(
+            x, test, reference_name="digits test split (360)", extractor=classifier
+        )
         hist = class_histogram_stats(classifier.apply(x)[1])
         scores["class_shares"] = [round(float(s), 3) for s in hist.shares]
         out[which] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in scores.items()}
@@ -140,7 +166,9 @@ def main(argv=None):
     parser.add_argument("--toy-steps", type=int, default=3000)
     parser.add_argument("--digits-steps", type=int, default=3000)
     parser.add_argument("--eval-every", type=int, default=500)
-    parser.add_argument("--quick", action="store_true", help="a few hundred steps, to check the script runs")
+    parser.add_argument(
+        "--quick", action="store_true", help="a few hundred steps, to check the script runs"
+    )
     parser.add_argument("--only", choices=("toy", "digits"), default=None)
     args = parser.parse_args(argv)
     if args.quick:
@@ -152,15 +180,22 @@ def main(argv=None):
             results["toy"][name] = toy_experiment(name, args.toy_steps, args.eval_every)
     if args.only in (None, "digits"):
         classifier = digits_features()
-        train, test = (np.asarray(transforms.to_symmetric(digits.load_digits(s)["image"], digits.NUM_LEVELS), np.float32)
-                       for s in ("train", "test"))
+        train, test = (
+            np.asarray(
+                transforms.to_symmetric(digits.load_digits(s)["image"], digits.NUM_LEVELS),
+                np.float32,
+            )
+            for s in ("train", "test")
+        )
         gallery = [("data (test)", test[:20])]
         for name in DIGITS_RUNS:
             results["digits"][name], grids = digits_experiment(
                 name, args.digits_steps, args.eval_every, classifier, train, test, args.workdir
             )
             gallery += grids
-        results["digits_gallery"] = save_gallery(gallery, os.path.join(args.workdir, "samples.png"), ncol=20)
+        results["digits_gallery"] = save_gallery(
+            gallery, os.path.join(args.workdir, "samples.png"), ncol=20
+        )
         results["classifier"] = {"name": classifier.name, "test_accuracy": classifier.test_accuracy}
     with open(os.path.join(args.workdir, "results.json"), "w") as f:
         json.dump(results, f, indent=1)

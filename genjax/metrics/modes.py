@@ -2,8 +2,9 @@
 histogram of generated images under a classifier (digits).
 
 A mode counts as covered when at least ``min_share`` of the samples lie within 3 standard
-deviations of its centre; samples within 3 std of some centre are "high quality" (the protocol of
-Srivastava et al., 2017, VEEGAN, and Lin et al., 2018, PacGAN, stated with shares instead of counts).
+deviations of its centre; samples within 3 std of some centre are "high quality" (the protocol
+of Srivastava et al., 2017, VEEGAN, and Lin et al., 2018, PacGAN, stated with shares instead of
+counts).
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ def mode_coverage(samples, centers, std: float, min_share: float = 0.01) -> Mode
     Args:
       samples: float [N, D].
       centers: float [K, D], the mode centres.
-      std: the per-coordinate standard deviation of every mode (> 0); a sample belongs to a mode when
-        its Euclidean distance to the centre is at most ``3 * std``.
+      std: the per-coordinate standard deviation of every mode (> 0); a sample belongs to a mode
+        when its Euclidean distance to the centre is at most ``3 * std``.
       min_share: the share of all N samples a mode needs to count as covered, in [0, 1].
 
     Returns:

@@ -22,11 +22,11 @@ Objectives (``GANConfig.loss``), from ``genjax.losses``:
 
 * ``'nonsaturating'``: ``D: softplus(-D(x)) + softplus(D(G(z)))``, ``G: softplus(-D(G(z)))``
   (Goodfellow et al., 2014).
-* ``'hinge'``: ``D: relu(1 - D(x)) + relu(1 + D(G(z)))``, ``G: -D(G(z))`` (Lim & Ye, 2017), usually
-  with spectral normalization (Miyato et al., 2018).
-* ``'wasserstein'``: ``D: D(G(z)) - D(x)``, ``G: -D(G(z))`` (Arjovsky et al., 2017) with the gradient
-  penalty ``lambda E[(||grad D(x_hat)|| - 1)^2]`` on interpolates ``x_hat`` (Gulrajani et al., 2017)
-  or spectral normalization as the Lipschitz constraint.
+* ``'hinge'``: ``D: relu(1 - D(x)) + relu(1 + D(G(z)))``, ``G: -D(G(z))`` (Lim & Ye, 2017),
+  usually with spectral normalization (Miyato et al., 2018).
+* ``'wasserstein'``: ``D: D(G(z)) - D(x)``, ``G: -D(G(z))`` (Arjovsky et al., 2017) with the
+  gradient penalty ``lambda E[(||grad D(x_hat)|| - 1)^2]`` on interpolates ``x_hat`` (Gulrajani et
+  al., 2017) or spectral normalization as the Lipschitz constraint.
 
 Options: the R1 penalty ``gamma / 2 E||grad D(x)||^2`` on real data (Mescheder et al., 2018);
 spectral normalization of the discriminator; class conditioning (a label embedding concatenated to
@@ -117,7 +117,9 @@ class GANConfig:
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+            raise ValueError(
+                f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}"
+            )
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         check_norm(self.generator_norm, "generator")
@@ -134,19 +136,30 @@ class GANConfig:
                 "discriminator_norm='layer' or 'none' instead of 'batch'"
             )
         if self.loss == "wasserstein" and not (self.gradient_penalty or self.spectral_norm):
-            raise ValueError("the wasserstein loss needs a Lipschitz constraint: set gradient_penalty > 0 or spectral_norm")
+            raise ValueError(
+                "the wasserstein loss needs a Lipschitz constraint: "
+                "set gradient_penalty > 0 or spectral_norm"
+            )
         if self.architecture == "dcgan":
             if len(self.data_shape) != 3:
                 raise ValueError(f"dcgan needs data_shape (H, W, C), got {self.data_shape}")
             if any(s % 2**self.num_scales for s in self.data_shape[:2]):
-                raise ValueError(f"data_shape {self.data_shape} is not divisible by 2**num_scales = {2**self.num_scales}")
+                raise ValueError(
+                    f"data_shape {self.data_shape} is not divisible by "
+                    f"2**num_scales = {2**self.num_scales}"
+                )
         else:
             if len(self.data_shape) != 1:
                 raise ValueError(f"mlp needs data_shape (D,), got {self.data_shape}")
             if self.spectral_norm or self.num_classes is not None:
-                raise ValueError("spectral_norm and num_classes are supported by the dcgan architecture only")
+                raise ValueError(
+                    "spectral_norm and num_classes are supported by the dcgan architecture only"
+                )
             if self.generator_norm != "none" or self.discriminator_norm != "none":
-                raise ValueError("the mlp architecture has no normalization: set generator_norm and discriminator_norm to 'none'")
+                raise ValueError(
+                    "the mlp architecture has no normalization: "
+                    "set generator_norm and discriminator_norm to 'none'"
+                )
 
 
 class _MLPGenerator(nn.Module):
@@ -163,7 +176,11 @@ class _MLPDiscriminator(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array, labels: Optional[Array] = None, train: bool = True) -> Array:
-        return MLP(tuple(self.hidden) + (1,), activation=functools.partial(nn.leaky_relu, negative_slope=0.2), name="mlp")(x)[:, 0]
+        return MLP(
+            tuple(self.hidden) + (1,),
+            activation=functools.partial(nn.leaky_relu, negative_slope=0.2),
+            name="mlp",
+        )(x)[:, 0]
 
 
 def make_networks(config: GANConfig) -> tuple[nn.Module, nn.Module]:
@@ -175,10 +192,18 @@ def make_networks(config: GANConfig) -> tuple[nn.Module, nn.Module]:
     if config.architecture == "mlp":
         return _MLPGenerator(config.hidden, config.data_shape[0]), _MLPDiscriminator(config.hidden)
     gen = DCGANGenerator(
-        tuple(config.data_shape), config.features, config.num_scales, config.generator_norm, config.num_classes
+        tuple(config.data_shape),
+        config.features,
+        config.num_scales,
+        config.generator_norm,
+        config.num_classes,
     )
     disc = DCGANDiscriminator(
-        config.features, config.num_scales, config.discriminator_norm, config.spectral_norm, config.num_classes
+        config.features,
+        config.num_scales,
+        config.discriminator_norm,
+        config.spectral_norm,
+        config.num_classes,
     )
     return gen, disc
 
@@ -225,10 +250,15 @@ def make_gan(config: GANConfig) -> Model:
 
     def data_of(batch: Batch) -> Array:
         if key_name not in batch:
-            raise ValueError(f"the {config.architecture} GAN reads batch[{key_name!r}]; got keys {sorted(batch)}")
+            raise ValueError(
+                f"the {config.architecture} GAN reads batch[{key_name!r}]; got keys {sorted(batch)}"
+            )
         x = batch[key_name]
         if tuple(x.shape[1:]) != tuple(config.data_shape):
-            raise ValueError(f"batch[{key_name!r}] has example shape {tuple(x.shape[1:])}, config.data_shape is {config.data_shape}")
+            raise ValueError(
+                f"batch[{key_name!r}] has example shape {tuple(x.shape[1:])}, "
+                f"config.data_shape is {config.data_shape}"
+            )
         return x
 
     def init(key: PRNGKey, batch: Batch) -> dict:
@@ -237,18 +267,27 @@ def make_gan(config: GANConfig) -> Model:
         z = jnp.zeros((x.shape[0], config.latent_dim), jnp.float32)
         g_params, g_state = _split(gen.init(k_g, z, labels, train=False))
         d_params, d_state = _split(disc.init(k_d, x, labels, train=False))
-        return {"params": {"gen": g_params, "disc": d_params}, "state": {"gen": g_state, "disc": d_state}}
+        return {
+            "params": {"gen": g_params, "disc": d_params},
+            "state": {"gen": g_state, "disc": d_state},
+        }
 
     def loss(params: Params, state: State, batch: Batch, key: PRNGKey):
         x, labels = data_of(batch), labels_of(batch)
         k_z, k_gp = jax.random.split(key)
         z = jax.random.normal(k_z, (x.shape[0], config.latent_dim), x.dtype)
-        fake, g_state = gen.apply({"params": params["gen"], **state["gen"]}, z, labels, train=True, mutable=_MUTABLE)
+        fake, g_state = gen.apply(
+            {"params": params["gen"], **state["gen"]}, z, labels, train=True, mutable=_MUTABLE
+        )
         d_vars = state["disc"]
         # Real and fake go through D as separate batches (as in the DCGAN reference), so BatchNorm
         # never mixes their statistics.
-        d_real, d_vars = disc.apply({"params": params["disc"], **d_vars}, x, labels, train=True, mutable=_MUTABLE)
-        d_fake, d_vars = disc.apply({"params": params["disc"], **d_vars}, fake, labels, train=True, mutable=_MUTABLE)
+        d_real, d_vars = disc.apply(
+            {"params": params["disc"], **d_vars}, x, labels, train=True, mutable=_MUTABLE
+        )
+        d_fake, d_vars = disc.apply(
+            {"params": params["disc"], **d_vars}, fake, labels, train=True, mutable=_MUTABLE
+        )
         d_terms, g_terms = _adversarial_terms(config.loss, d_real, d_fake)
         d_loss = jnp.mean(d_terms)
         metrics = {"d_real": jnp.mean(d_real), "d_fake": jnp.mean(d_fake)}
@@ -295,11 +334,20 @@ WGAN_GP_DIGITS = dataclasses.replace(
 )
 """WGAN-GP (lambda 10, 5 critic steps, LayerNorm critic) on digits."""
 WGAN_GP_2D = GANConfig(
-    architecture="mlp", data_shape=(2,), latent_dim=2, loss="wasserstein", gradient_penalty=0.1, n_critic=5,
-    generator_norm="none", discriminator_norm="none", hidden=(128, 128, 128),
+    architecture="mlp",
+    data_shape=(2,),
+    latent_dim=2,
+    loss="wasserstein",
+    gradient_penalty=0.1,
+    n_critic=5,
+    generator_norm="none",
+    discriminator_norm="none",
+    hidden=(128, 128, 128),
 )
 """WGAN-GP on 2-D toys."""
 HINGE_2D = dataclasses.replace(WGAN_GP_2D, loss="hinge", gradient_penalty=0.0, n_critic=1)
 """Hinge loss on 2-D toys (no Lipschitz constraint)."""
-NONSATURATING_2D = dataclasses.replace(WGAN_GP_2D, loss="nonsaturating", gradient_penalty=0.0, n_critic=1)
+NONSATURATING_2D = dataclasses.replace(
+    WGAN_GP_2D, loss="nonsaturating", gradient_penalty=0.0, n_critic=1
+)
 """Plain non-saturating GAN on 2-D toys."""

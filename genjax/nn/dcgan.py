@@ -71,11 +71,15 @@ class DCGANGenerator(nn.Module):
         h_img, w_img, c_img = self.image_shape
         k = self.num_upsamples
         if k < 1 or h_img % 2**k or w_img % 2**k:
-            raise ValueError(f"image_shape {self.image_shape} is not divisible by 2**num_upsamples = {2**k}")
+            raise ValueError(
+                f"image_shape {self.image_shape} is not divisible by 2**num_upsamples = {2**k}"
+            )
         if self.num_classes is not None:
             if labels is None:
                 raise ValueError("a class-conditional generator needs labels")
-            z = jnp.concatenate([z, nn.Embed(self.num_classes, z.shape[-1], name="embed")(labels)], -1)
+            z = jnp.concatenate(
+                [z, nn.Embed(self.num_classes, z.shape[-1], name="embed")(labels)], -1
+            )
         channels = self.features * 2 ** (k - 1)
         h = nn.Dense(h_img // 2**k * (w_img // 2**k) * channels, name="project")(z)
         h = h.reshape(z.shape[0], h_img // 2**k, w_img // 2**k, channels)
@@ -120,7 +124,9 @@ class DCGANDiscriminator(nn.Module):
     def __call__(self, x: Array, labels: Optional[Array] = None, train: bool = True) -> Array:
         h = x
         for i in range(self.num_downsamples):
-            conv = nn.Conv(self.features * 2**i, (4, 4), strides=(2, 2), padding="SAME", name=f"down_{i}")
+            conv = nn.Conv(
+                self.features * 2**i, (4, 4), strides=(2, 2), padding="SAME", name=f"down_{i}"
+            )
             h = self._layer(conv, h, train)
             if i > 0:
                 h = _normalize(self.norm, train, f"norm_{i}")(h)
@@ -133,7 +139,11 @@ class DCGANDiscriminator(nn.Module):
             raise ValueError("a projection discriminator needs labels")
         table = _Table(self.num_classes, h.shape[-1], name="embed")
         # The [K, D] table is the matrix of the linear map one_hot(y) -> e_y, normalised as such.
-        table = nn.SpectralNorm(table, name="sn_embed")(update_stats=train) if self.spectral_norm else table()
+        table = (
+            nn.SpectralNorm(table, name="sn_embed")(update_stats=train)
+            if self.spectral_norm
+            else table()
+        )
         return logit + jnp.sum(table[labels] * h, axis=-1)
 
 

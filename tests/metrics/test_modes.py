@@ -35,7 +35,7 @@ def test_mode_coverage_matches_brute_force():
     assert result.modes_covered == covered == 5
     np.testing.assert_array_equal(result.counts, counts)
     assert result.high_quality_share == pytest.approx(hq)
-    # Gaussian samples fall within 3 std (radius 0.15 in 2-D) with probability 1 - exp(-4.5) = 0.989.
+    # 2-D Gaussian samples fall within 3 std (radius 0.15) with probability 1 - exp(-4.5) = 0.989.
     assert hq == pytest.approx(1006 * 0.989 / 1100, abs=0.01)
     assert mode_coverage(samples, centers, std, min_share=0.005).modes_covered == 6
 

@@ -22,7 +22,9 @@ SMALL_2D = dataclasses.replace(gan.NONSATURATING_2D, hidden=(32, 32))
 
 
 def _toy_batch(step, n=256):
-    return {"x": toy.sample_toy("eight_gaussians", jax.random.fold_in(jax.random.PRNGKey(1), step), n)}
+    return {
+        "x": toy.sample_toy("eight_gaussians", jax.random.fold_in(jax.random.PRNGKey(1), step), n)
+    }
 
 
 def _scan_steps(step_fn, state, num_steps, key):
@@ -67,7 +69,9 @@ def test_gradient_penalty_equals_hand_written():
     grads, d_real, d_fake = by_hand(params, batch["x"], key)
     gp = np.mean((np.linalg.norm(np.asarray(grads, np.float64), axis=-1) - 1.0) ** 2)
     np.testing.assert_allclose(metrics["gradient_penalty"], gp, rtol=1e-5)
-    np.testing.assert_allclose(losses["disc"], np.mean(d_fake - d_real) + 10.0 * gp, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        losses["disc"], np.mean(d_fake - d_real) + 10.0 * gp, rtol=1e-5, atol=1e-6
+    )
     np.testing.assert_allclose(losses["gen"], -np.mean(d_fake), rtol=1e-5, atol=1e-6)
     assert gp > 1e-3, "a zero penalty would not test the interpolates"
 
@@ -97,18 +101,24 @@ def test_eight_gaussians_hinge_covers_modes():
     model = gan.make_gan(config)
     opt = optax.adam(2e-3, b1=0.5, b2=0.9)
     state = training.create_train_state(model, {"gen": opt, "disc": opt}, KEY, _toy_batch(0))
-    state, metrics = _scan_steps(training.make_train_step(model, {"gen": opt, "disc": opt}), state, 1000, KEY)
+    state, metrics = _scan_steps(
+        training.make_train_step(model, {"gen": opt, "disc": opt}), state, 1000, KEY
+    )
     x = model.sample(state.params, state.model_state, jax.random.PRNGKey(2), 2000)
-    # A mode counts with >= 2% of 2000 samples within 3 std (0.15) of its centre; this fixed-seed run
-    # covers 7-8 modes from 1000 steps on (measured 8 at 1000, 1500, 2000 and 3000 steps).
+    # A mode counts with >= 2% of 2000 samples within 3 std (0.15) of its centre; this fixed-seed
+    # run covers 7-8 modes from 1000 steps on (measured 8 at 1000, 1500, 2000 and 3000 steps).
     result = mode_coverage(x, toy.EIGHT_GAUSSIANS_CENTERS, toy.EIGHT_GAUSSIANS_STD, min_share=0.02)
     assert result.modes_covered >= 6, result
     assert result.high_quality_share > 0.4, result
-    assert np.all(np.isfinite(metrics["loss/gen"])) and np.all(np.isfinite(metrics["grad_norm/disc"]))
+    assert np.all(np.isfinite(metrics["loss/gen"])) and np.all(
+        np.isfinite(metrics["grad_norm/disc"])
+    )
 
 
 def _tiny_image_config(**kw):
-    return gan.GANConfig(**{**dict(data_shape=(8, 8, 1), latent_dim=4, features=4, num_scales=1, n_critic=2), **kw})
+    return gan.GANConfig(
+        **{**dict(data_shape=(8, 8, 1), latent_dim=4, features=4, num_scales=1, n_critic=2), **kw}
+    )
 
 
 def test_alternating_update_order_through_train_step():
@@ -123,16 +133,19 @@ def test_alternating_update_order_through_train_step():
     new, metrics = jax.jit(training.make_train_step(model, opt))(state, batch, KEY)
 
     # Manual two-stage computation: two critic updates, then the generator against the updated
-    # critic; keys as make_train_step documents (fold_in(base, step), then fold_in(., update index));
-    # BatchNorm state threads through the updates.
+    # critic; keys as make_train_step documents (fold_in(base, step), then fold_in(., update
+    # index)); BatchNorm state threads through the updates.
     step_key = jax.random.fold_in(KEY, 0)
 
     @jax.jit
     def manual(params, model_state):
         params = dict(params)
         for i, group in enumerate(model.update_order):
+
             def group_loss(p, group=group, params=params, model_state=model_state, i=i):
-                losses, (_, ms) = model.loss({**params, group: p}, model_state, batch, jax.random.fold_in(step_key, i))
+                losses, (_, ms) = model.loss(
+                    {**params, group: p}, model_state, batch, jax.random.fold_in(step_key, i)
+                )
                 return losses[group], ms
 
             grads, model_state = jax.grad(group_loss, has_aux=True)(params[group])
@@ -148,14 +161,21 @@ def test_alternating_update_order_through_train_step():
     @jax.jit
     def gen_grad(disc_params):
         def gen_loss(p):
-            losses, _ = model.loss({"gen": p, "disc": disc_params}, state.model_state, batch,
-                                   jax.random.fold_in(step_key, 2))
+            losses, _ = model.loss(
+                {"gen": p, "disc": disc_params},
+                state.model_state,
+                batch,
+                jax.random.fold_in(step_key, 2),
+            )
             return losses["gen"]
 
         return jax.grad(gen_loss)(state.params["gen"])
 
     g_old, g_new = gen_grad(state.params["disc"]), gen_grad(params["disc"])
-    diff = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(g_old), jax.tree.leaves(g_new)))
+    diff = max(
+        float(jnp.max(jnp.abs(a - b)))
+        for a, b in zip(jax.tree.leaves(g_old), jax.tree.leaves(g_new), strict=True)
+    )
     assert diff > 1e-3, diff
     for name in ("loss/disc", "loss/gen", "grad_norm/disc", "grad_norm/gen", "d_real", "d_fake"):
         assert np.isfinite(metrics[name]), name
@@ -168,8 +188,13 @@ def test_spectral_norm_matches_largest_singular_value():
     stats = variables["batch_stats"]
 
     def power_step(_, s):
-        return disc.apply({"params": variables["params"], "batch_stats": s}, x, None, train=True,
-                          mutable=["batch_stats"])[1]["batch_stats"]
+        return disc.apply(
+            {"params": variables["params"], "batch_stats": s},
+            x,
+            None,
+            train=True,
+            mutable=["batch_stats"],
+        )[1]["batch_stats"]
 
     stats = jax.jit(lambda s: jax.lax.fori_loop(0, 200, power_step, s))(stats)
     # Flax normalises a conv kernel [4, 4, C_in, C_out] as the matrix [16 C_in, C_out].
@@ -187,8 +212,12 @@ def test_projection_discriminator():
     base = {k: v for k, v in params.items() if k != "embed"}
     # With a zero embedding the projection term vanishes and the unconditional head remains.
     zeroed = {**params, "embed": {"embedding": jnp.zeros_like(params["embed"]["embedding"])}}
-    np.testing.assert_allclose(cond.apply({"params": zeroed}, x, labels, train=False),
-                               plain.apply({"params": base}, x, train=False), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        cond.apply({"params": zeroed}, x, labels, train=False),
+        plain.apply({"params": base}, x, train=False),
+        rtol=1e-6,
+        atol=1e-7,
+    )
     # The output is linear in the embedding row of each example's own label: d out_i / d E[k] is
     # zero for a class no example has, and changing E[1] changes nothing.
     grad = jax.grad(lambda p: jnp.sum(cond.apply({"params": p}, x, labels, train=False)))(params)
@@ -197,17 +226,25 @@ def test_projection_discriminator():
 
 
 def test_conditional_sampling_and_ema_state():
-    config = _tiny_image_config(n_critic=1, num_classes=3, loss="hinge", spectral_norm=True, discriminator_norm="none")
+    config = _tiny_image_config(
+        n_critic=1, num_classes=3, loss="hinge", spectral_norm=True, discriminator_norm="none"
+    )
     model = gan.make_gan(config)
     batch = {"image": jnp.zeros((6, 8, 8, 1)), "label": jnp.arange(6) % 3}
     opt = optax.adam(1e-3)
     state = training.create_train_state(model, opt, KEY, batch, ema_decay=0.5)
+    init = state.params
     state, _ = jax.jit(training.make_train_step(model, opt, ema_decay=0.5))(state, batch, KEY)
     # One step of EMA with decay 0.5 from a copy of the initial params: ema = (init + new) / 2.
-    init = model.init(KEY, batch)["params"]
-    chex.assert_trees_all_close(state.ema_params, jax.tree.map(lambda a, b: 0.5 * (a + b), init, state.params),
-                                rtol=1e-5, atol=1e-7)
-    x = model.sample(state.ema_params, state.model_state, jax.random.PRNGKey(1), 6)
+    chex.assert_trees_all_close(
+        state.ema_params,
+        jax.tree.map(lambda a, b: 0.5 * (a + b), init, state.params),
+        rtol=1e-5,
+        atol=1e-7,
+    )
+    x = jax.jit(model.sample, static_argnums=3)(
+        state.ema_params, state.model_state, jax.random.PRNGKey(1), 6
+    )
     chex.assert_shape(x, (6, 8, 8, 1))
     assert np.all(np.abs(x) <= 1.0)
     with pytest.raises(ValueError, match="label"):

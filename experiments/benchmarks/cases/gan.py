@@ -1,7 +1,8 @@
-"""GAN train-step cases: one discriminator plus one generator update of the 28x28 DCGAN (BatchNorm,
-non-saturating loss, Adam 2e-4, betas (0.5, 0.999), batch 128) against the same networks in PyTorch
-eager, written as the PyTorch DCGAN example writes its loop (the generator update reuses the fakes of
-the discriminator update; genjax draws fresh latents for it, which costs one more generator forward).
+"""GAN train-step cases: one discriminator plus one generator update of the 28x28 DCGAN
+(BatchNorm, non-saturating loss, Adam 2e-4, betas (0.5, 0.999), batch 128) against the same
+networks in PyTorch eager, written as the PyTorch DCGAN example writes its loop (the generator
+update reuses the fakes of the discriminator update; genjax draws fresh latents for it, which costs
+one more generator forward).
 
 FLOPs are the model FLOPs of the PyTorch loop: ``3 G + 9 D`` forward-equivalents per example
 (D update: G forward, D forward and backward on real and fake; G update: D forward and backward,
@@ -46,7 +47,9 @@ def _ours(config: gan.GANConfig, batch_size: int):
         model = gan.make_gan(config)
         tx = optax.adam(LR, b1=BETAS[0], b2=BETAS[1])
         opt = {"gen": tx, "disc": tx}
-        images = jax.random.uniform(jax.random.PRNGKey(1), (batch_size, *config.data_shape), minval=-1.0, maxval=1.0)
+        images = jax.random.uniform(
+            jax.random.PRNGKey(1), (batch_size, *config.data_shape), minval=-1.0, maxval=1.0
+        )
         batch = {"image": images}
         key = jax.random.PRNGKey(0)
         holder = [training.create_train_state(model, opt, key, batch)]
@@ -71,14 +74,24 @@ def _peer(config: gan.GANConfig, batch_size: int):
         f, z_dim = config.features, config.latent_dim
         hs, ws = h // 4, w // 4
         gen = nn.Sequential(
-            nn.Linear(z_dim, 2 * f * hs * ws), nn.Unflatten(1, (2 * f, hs, ws)), nn.BatchNorm2d(2 * f), nn.ReLU(),
-            nn.ConvTranspose2d(2 * f, f, 4, 2, 1), nn.BatchNorm2d(f), nn.ReLU(),
-            nn.ConvTranspose2d(f, c, 4, 2, 1), nn.Tanh(),
+            nn.Linear(z_dim, 2 * f * hs * ws),
+            nn.Unflatten(1, (2 * f, hs, ws)),
+            nn.BatchNorm2d(2 * f),
+            nn.ReLU(),
+            nn.ConvTranspose2d(2 * f, f, 4, 2, 1),
+            nn.BatchNorm2d(f),
+            nn.ReLU(),
+            nn.ConvTranspose2d(f, c, 4, 2, 1),
+            nn.Tanh(),
         )
         disc = nn.Sequential(
-            nn.Conv2d(c, f, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(f, 2 * f, 4, 2, 1), nn.BatchNorm2d(2 * f), nn.LeakyReLU(0.2),
-            nn.Flatten(), nn.Linear(2 * f * hs * ws, 1),
+            nn.Conv2d(c, f, 4, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(f, 2 * f, 4, 2, 1),
+            nn.BatchNorm2d(2 * f),
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
+            nn.Linear(2 * f * hs * ws, 1),
         )
         opt_g = torch.optim.Adam(gen.parameters(), lr=LR, betas=BETAS)
         opt_d = torch.optim.Adam(disc.parameters(), lr=LR, betas=BETAS)
@@ -120,4 +133,3 @@ def train_step_cases(quick: bool) -> list[harness.Case]:
             quick_ok=True,
         )
     ]
-
