@@ -30,7 +30,8 @@ Objectives (``GANConfig.loss``), from ``genjax.losses``:
 
 Options: the R1 penalty ``gamma / 2 E||grad D(x)||^2`` on real data (Mescheder et al., 2018);
 spectral normalization of the discriminator; class conditioning (a label embedding concatenated to
-``z`` and a projection discriminator, Miyato & Koyama, 2018; the fakes of a batch use its labels).
+``z`` and a projection discriminator, Miyato & Koyama, 2018; the fakes of a batch use its labels,
+and ``sample`` cycles through the classes, ``labels = arange(n) % num_classes``).
 
 State: ``{'gen': collections, 'disc': collections}`` holding the BatchNorm running averages and the
 spectral-norm power-iteration vectors (``'batch_stats'``), updated by every loss call.

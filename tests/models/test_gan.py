@@ -76,6 +76,34 @@ def test_gradient_penalty_equals_hand_written():
     assert gp > 1e-3, "a zero penalty would not test the interpolates"
 
 
+def test_r1_penalty_adds_half_gamma_squared_input_gradient_on_reals():
+    with_r1 = gan.make_gan(dataclasses.replace(SMALL_2D, r1_gamma=4.0))
+    without = gan.make_gan(SMALL_2D)
+    _, disc = gan.make_networks(SMALL_2D)
+    batch = _toy_batch(0, 16)
+    variables = without.init(KEY, batch)
+    key = jax.random.PRNGKey(4)
+
+    @jax.jit
+    def run(params, state, x):
+        grads = jax.vmap(
+            jax.grad(
+                lambda y: disc.apply({"params": params["disc"]}, y[None], None, train=False)[0]
+            )
+        )(x)
+        return (
+            with_r1.loss(params, state, batch, key)[0],
+            without.loss(params, state, batch, key)[0],
+            grads,
+        )
+
+    l_r1, l_plain, grads = run(variables["params"], variables["state"], batch["x"])
+    r1 = np.mean(np.sum(np.square(np.asarray(grads, np.float64)), -1))
+    np.testing.assert_allclose(l_r1["disc"] - l_plain["disc"], 0.5 * 4.0 * r1, rtol=1e-4)
+    np.testing.assert_allclose(l_r1["gen"], l_plain["gen"], rtol=1e-6)
+    assert r1 > 1e-4
+
+
 def test_frozen_generator_discriminator_separates_real_from_fake():
     model = gan.make_gan(SMALL_2D)
     opt = {"gen": optax.set_to_zero(), "disc": optax.adam(3e-3)}
