@@ -29,6 +29,7 @@ from experiments import grids, run
 ENTRIES = (
     ("RBM (PCD)", "rbm_digits"),
     ("DBM", "dbm_digits"),
+    ("VAE (conv, logistic)", "vae_digits"),
     ("GAN (hinge, SN)", "gan_digits"),
     ("RealNVP", "flow_digits"),
     ("Diffusion (EDM, Heun-18)", "diffusion_digits"),

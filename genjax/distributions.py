@@ -12,7 +12,7 @@ import jax.numpy as jnp
 
 from genjax.typing import Array
 
-__all__ = ["bernoulli_log_prob", "diag_gaussian_log_prob", "categorical_log_prob"]
+__all__ = ["bernoulli_log_prob", "diag_gaussian_log_prob", "categorical_log_prob", "discretized_logistic_log_prob"]
 
 
 def _sum_event(x: Array) -> Array:
@@ -57,3 +57,29 @@ def categorical_log_prob(logits: Array, x: Array) -> Array:
     """
     logp = jax.nn.log_softmax(logits, axis=-1)
     return _sum_event(jnp.take_along_axis(logp, x[..., None].astype(jnp.int32), axis=-1)[..., 0])
+
+
+def discretized_logistic_log_prob(mean: Array, log_scale: Array, x: Array, num_levels: int) -> Array:
+    """log P(x) of a logistic discretized to ``num_levels`` bins on [-1, 1] (Salimans et al., 2017).
+
+    Bin ``k`` is centred at ``x = 2 k / (L - 1) - 1`` with half-width ``h = 1 / (L - 1)``; the edge
+    bins extend to -inf and +inf, so the probabilities of the L levels sum to 1:
+    ``P(x) = sigmoid((x + h - mean) / s) - sigmoid((x - h - mean) / s)``.
+
+    Args:
+      mean, log_scale: float [B, ...].
+      x: float [B, ...] on the grid of ``num_levels`` values in [-1, 1].
+      num_levels: L >= 2.
+
+    Returns:
+      float [B].
+    """
+    h = 1.0 / (num_levels - 1)
+    inv_s = jnp.exp(-log_scale)
+    plus, minus = inv_s * (x + h - mean), inv_s * (x - h - mean)
+    log_cdf_plus = jax.nn.log_sigmoid(plus)
+    log_one_minus_cdf_minus = -jax.nn.softplus(minus)
+    # log(sigmoid(a) - sigmoid(b)) = log_sigmoid(a) + log(1 - exp(b - a)) + log_sigmoid(-b), stable for a > b.
+    log_mid = log_cdf_plus + jax.nn.log_sigmoid(-minus) + jnp.log(-jnp.expm1(minus - plus))
+    logp = jnp.where(x < -1.0 + h / 2, log_cdf_plus, jnp.where(x > 1.0 - h / 2, log_one_minus_cdf_minus, log_mid))
+    return _sum_event(logp)

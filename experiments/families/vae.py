@@ -1,0 +1,19 @@
+"""VAEs: Bernoulli decoders on binarized images, Gaussian or discretized-logistic on [-1, 1] images."""
+
+from __future__ import annotations
+
+from experiments.families import FamilySpec
+from experiments.families.common import binary_batch, binary_images, identity_images, symmetric_batch
+from genjax.data import registry
+from genjax.models import vae
+
+
+def spec(config) -> FamilySpec:
+    fields = config.model.to_dict()
+    for k in ("hidden", "channels"):
+        if k in fields:
+            fields[k] = tuple(fields[k])
+    mc = vae.VAEConfig(data_shape=tuple(config.image_shape), levels=registry.num_levels(config.dataset), **fields)
+    if mc.likelihood == "bernoulli":
+        return FamilySpec(vae.make_vae(mc), binary_batch(config.binarize_threshold), binary_images, nfe=1)
+    return FamilySpec(vae.make_vae(mc), symmetric_batch(config), identity_images, nfe=1)
