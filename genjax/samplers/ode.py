@@ -15,10 +15,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from genjax.samplers import driver
+from genjax.samplers.diffusion import euler_maruyama_step
 from genjax.typing import Array, PRNGKey
 
-__all__ = ["euler_step", "heun_step", "churn", "sample_heun", "sample_euler_maruyama", "ode_log_likelihood",
-           "LogLikelihood"]
+__all__ = [
+    "euler_step",
+    "heun_step",
+    "churn",
+    "sample_heun",
+    "sample_euler_maruyama",
+    "ode_log_likelihood",
+    "LogLikelihood",
+]
 
 Denoiser = Callable[[Array, Array], Array]
 
@@ -46,7 +54,9 @@ def heun_step(denoise: Denoiser, x: Array, sigma: Array, sigma_next: Array) -> A
     return jax.lax.cond(sigma_next > 0, corrected, lambda _: x_euler, None)
 
 
-def churn(key: PRNGKey, x: Array, sigma: Array, gamma: Array, s_noise: float = 1.0) -> tuple[Array, Array]:
+def churn(
+    key: PRNGKey, x: Array, sigma: Array, gamma: Array, s_noise: float = 1.0
+) -> tuple[Array, Array]:
     """Stochastic churn (Karras et al., 2022, algorithm 2): raises the noise level to
     ``sigma_hat = sigma (1 + gamma)`` by adding fresh noise. Returns ``(x_hat, sigma_hat)``."""
     sigma_hat = sigma * (1.0 + gamma)
@@ -80,14 +90,16 @@ def sample_heun(
             x, sigma = churn(k, x, sigma, gamma, s_noise)
         return heun_step(denoise, x, sigma, sigma_next), None
 
-    x, traj = driver.run(step, key, x_T, n, trace_fn=(lambda s, _: s) if return_trajectory else None, unroll=unroll)
+    x, traj = driver.run(
+        step, key, x_T, n, trace_fn=(lambda s, _: s) if return_trajectory else None, unroll=unroll
+    )
     return (x, traj) if return_trajectory else x
 
 
-def sample_euler_maruyama(key: PRNGKey, denoise: Denoiser, x_T: Array, sigmas: Array, *, unroll: int = 1) -> Array:
+def sample_euler_maruyama(
+    key: PRNGKey, denoise: Denoiser, x_T: Array, sigmas: Array, *, unroll: int = 1
+) -> Array:
     """The reverse SDE by Euler-Maruyama over ``sigmas``; the last step (to 0) is a denoising step."""
-    from genjax.samplers.diffusion import euler_maruyama_step
-
     n = sigmas.shape[0] - 1
 
     def step(k, x, i):
@@ -139,8 +151,12 @@ def ode_log_likelihood(
     def div(x, sigma, probes):
         if exact_trace:
             flat = lambda y: f(y.reshape(shape), sigma).reshape(shape[0], -1)
-            jac = jax.vmap(lambda e: jax.jvp(flat, (x.reshape(shape[0], -1),), (jnp.broadcast_to(e, (shape[0], dim)),))[1],
-                           out_axes=2)(jnp.eye(dim))  # [B, D, D]
+            jac = jax.vmap(
+                lambda e: jax.jvp(
+                    flat, (x.reshape(shape[0], -1),), (jnp.broadcast_to(e, (shape[0], dim)),)
+                )[1],
+                out_axes=2,
+            )(jnp.eye(dim))  # [B, D, D]
             return f(x, sigma), jnp.trace(jac, axis1=1, axis2=2)
         out, total = None, 0.0
         for p in probes:
