@@ -48,29 +48,50 @@ BATCH = 128
 SCALES = (0.0, 1.0, 2.0)
 
 BASE = diffusion.DiffusionConfig(
-    data_shape=(8, 8, 1), base_channels=32, channel_mults=(1, 2), num_res_blocks=1, attention_resolutions=(4,),
-    num_classes=10, label_dropout=0.1, levels=LEVELS, likelihood_steps=32,
+    data_shape=(8, 8, 1),
+    base_channels=32,
+    channel_mults=(1, 2),
+    num_res_blocks=1,
+    attention_resolutions=(4,),
+    num_classes=10,
+    label_dropout=0.1,
+    levels=LEVELS,
+    likelihood_steps=32,
 )
 MODELS = {
     "vp": dataclasses.replace(BASE, kind="vp", schedule="linear", prediction="eps"),
     "edm": dataclasses.replace(BASE, kind="edm"),
 }
-SAMPLERS = {"vp": (("ddpm", 1000), ("ddim", 50), ("ddim", 20), ("ddim", 10)), "edm": (("heun", 18),)}
+SAMPLERS = {
+    "vp": (("ddpm", 1000), ("ddim", 50), ("ddim", 20), ("ddim", 10)),
+    "edm": (("heun", 18),),
+}
 
 
 def load_splits():
     out = []
     for split in ("train", "test"):
         d = digits.load_digits(split)
-        out.append((np.asarray(transforms.to_symmetric(d["image"], LEVELS), np.float32), d["label"]))
+        out.append(
+            (np.asarray(transforms.to_symmetric(d["image"], LEVELS), np.float32), d["label"])
+        )
     return out
 
 
 def train(config, x, y, steps: int, key) -> training.TrainState:
     data = batching.epoch_batches({"image": x, "label": y}, BATCH, seed=0)
     lr = optax.warmup_cosine_decay_schedule(0.0, 2e-3, min(200, steps // 10 + 1), steps)
-    return training.fit(diffusion.make_diffusion(config), optax.adam(lr), data, key=key, num_steps=steps,
-                        ema_decay=0.999, log_every=max(steps // 10, 1), checkpoint_every=steps, progress=False)
+    return training.fit(
+        diffusion.make_diffusion(config),
+        optax.adam(lr),
+        data,
+        key=key,
+        num_steps=steps,
+        ema_decay=0.999,
+        log_every=max(steps // 10, 1),
+        checkpoint_every=steps,
+        progress=False,
+    )
 
 
 def sample(config, params, kind: str, steps: int, scale: float, n: int, key) -> np.ndarray:
@@ -80,7 +101,9 @@ def sample(config, params, kind: str, steps: int, scale: float, n: int, key) -> 
     x_T = jax.random.normal(k_x, (n,) + config.data_shape)
     if kind == "heun":
         sigmas = karras_sigmas(steps, config.sigma_min, config.sigma_max, config.rho)
-        fn = lambda: ode.sample_heun(k_s, diffusion.denoiser(config, params, labels), sigmas[0] * x_T, sigmas)
+        fn = lambda: ode.sample_heun(
+            k_s, diffusion.denoiser(config, params, labels), sigmas[0] * x_T, sigmas
+        )
     else:
         schedule = make_vp_schedule(config.schedule, config.num_timesteps)
         eps = diffusion.eps_fn(config, params, labels)
@@ -94,8 +117,12 @@ def sample(config, params, kind: str, steps: int, scale: float, n: int, key) -> 
 def test_bits_per_dim(config, params, x_test: np.ndarray, y_test: np.ndarray, key) -> dict:
     model = diffusion.make_diffusion(config)
     log_prob = jax.jit(lambda x, k: model.log_prob(params, {}, {"image": x}, k))
-    lp = np.concatenate([np.asarray(log_prob(jnp.asarray(x_test[i:i + 120]), jax.random.fold_in(key, i)))
-                         for i in range(0, len(x_test), 120)])
+    lp = np.concatenate(
+        [
+            np.asarray(log_prob(jnp.asarray(x_test[i : i + 120]), jax.random.fold_in(key, i)))
+            for i in range(0, len(x_test), 120)
+        ]
+    )
     dims = math.prod(config.data_shape)
     out = {"test_ode_bits_per_dim": float(np.mean(likelihood.nats_to_bits_per_dim(-lp, dims)))}
     if config.kind == "vp":
@@ -112,12 +139,19 @@ def main(argv=None) -> dict:
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--num-samples", type=int, default=1000)
     parser.add_argument("--models", default="vp,edm")
-    parser.add_argument("--quick", action="store_true", help="a few steps and samples, to check the script runs")
+    parser.add_argument(
+        "--quick", action="store_true", help="a few steps and samples, to check the script runs"
+    )
     args = parser.parse_args(argv)
     steps, n = (20, 50) if args.quick else (args.steps, args.num_samples)
     (x_train, y_train), (x_test, y_test) = load_splits()
-    results: dict = {"steps": steps, "batch": BATCH, "num_samples": n, "reference": f"digits test ({len(x_test)})",
-                     "uniform_bits_per_dim": math.log2(LEVELS)}
+    results: dict = {
+        "steps": steps,
+        "batch": BATCH,
+        "num_samples": n,
+        "reference": f"digits test ({len(x_test)})",
+        "uniform_bits_per_dim": math.log2(LEVELS),
+    }
     rows = []
     key = jax.random.PRNGKey(0)
     for name in args.models.split(","):
@@ -125,24 +159,35 @@ def main(argv=None) -> dict:
         t0 = time.perf_counter()
         state = train(config, x_train, y_train, steps, jax.random.fold_in(key, 1))
         row: dict = {"train_seconds": time.perf_counter() - t0}
-        row.update(test_bits_per_dim(config, state.ema_params, x_test, y_test, jax.random.fold_in(key, 2)))
+        row.update(
+            test_bits_per_dim(config, state.ema_params, x_test, y_test, jax.random.fold_in(key, 2))
+        )
         for kind, k_steps in SAMPLERS[name]:
             scales = (1.0,) if kind == "ddpm" else SCALES
             for scale in scales:
                 t0 = time.perf_counter()
-                x = sample(config, state.ema_params, kind, k_steps, scale, n, jax.random.fold_in(key, 3))
+                x = sample(
+                    config, state.ema_params, kind, k_steps, scale, n, jax.random.fold_in(key, 3)
+                )
                 seconds = time.perf_counter() - t0
                 scores = evaluate_images(x, x_test, reference_name=f"digits test ({len(x_test)})")
                 label = f"{kind}-{k_steps} w={scale:g}"
-                row[label] = {"fid": scores["fid"], "kid": scores["kid"], "precision": scores["precision"],
-                              "recall": scores["recall"], "classes_covered": scores["classes_covered"],
-                              "sample_seconds": seconds}
+                row[label] = {
+                    "fid": scores["fid"],
+                    "kid": scores["kid"],
+                    "precision": scores["precision"],
+                    "recall": scores["recall"],
+                    "classes_covered": scores["classes_covered"],
+                    "sample_seconds": seconds,
+                }
                 rows.append((f"{name} {label}", x[:10]))
                 print(name, label, json.dumps(row[label]), file=sys.stderr)
         results[name] = row
     rows.append(("test data", x_test[:10]))
     os.makedirs(args.workdir, exist_ok=True)
-    results["samples_png"] = save_gallery(rows, os.path.join(args.workdir, "samples.png"), title="diffusion on digits")
+    results["samples_png"] = save_gallery(
+        rows, os.path.join(args.workdir, "samples.png"), title="diffusion on digits"
+    )
     print(json.dumps(results))
     return results
 

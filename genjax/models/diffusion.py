@@ -128,7 +128,9 @@ def _abar_prev(alphas_cumprod: Array, t: Array) -> Array:
     return jnp.where(t > 0, alphas_cumprod[jnp.maximum(t - 1, 0)], 1.0)
 
 
-def q_posterior(x0: Array, xt: Array, t: Array, betas: Array, alphas_cumprod: Array) -> tuple[Array, Array]:
+def q_posterior(
+    x0: Array, xt: Array, t: Array, betas: Array, alphas_cumprod: Array
+) -> tuple[Array, Array]:
     """``q(x_{t-1} | x_t, x_0) = N(mean, var)`` (Ho et al., 2020, eqs. 6-7):
     ``mean = sqrt(abar_{t-1}) beta_t / (1 - abar_t) x_0 + sqrt(1 - beta_t) (1 - abar_{t-1}) / (1 - abar_t) x_t``,
     ``var = beta_t (1 - abar_{t-1}) / (1 - abar_t)`` (0 at t = 0).
@@ -143,7 +145,10 @@ def q_posterior(x0: Array, xt: Array, t: Array, betas: Array, alphas_cumprod: Ar
     shape = (-1,) + (1,) * (x0.ndim - 1)
     beta, a = betas[t].reshape(shape), alphas_cumprod[t].reshape(shape)
     a_prev = _abar_prev(alphas_cumprod, t).reshape(shape)
-    mean = jnp.sqrt(a_prev) * beta / (1.0 - a) * x0 + jnp.sqrt(1.0 - beta) * (1.0 - a_prev) / (1.0 - a) * xt
+    mean = (
+        jnp.sqrt(a_prev) * beta / (1.0 - a) * x0
+        + jnp.sqrt(1.0 - beta) * (1.0 - a_prev) / (1.0 - a) * xt
+    )
     return mean, beta * (1.0 - a_prev) / (1.0 - a)
 
 
@@ -156,7 +161,9 @@ def _discretized_gaussian_log_prob(x: Array, mean: Array, std: Array, levels: in
     return jnp.log(jnp.maximum(upper - lower, 1e-12))
 
 
-def vb_term(x0: Array, xt: Array, t: Array, eps: Array, betas: Array, alphas_cumprod: Array, levels: int = 0) -> Array:
+def vb_term(
+    x0: Array, xt: Array, t: Array, eps: Array, betas: Array, alphas_cumprod: Array, levels: int = 0
+) -> Array:
     """One term of the variational bound of Ho et al. (2020), eq. 5, in nats per example, for the
     reverse model ``p(x_{t-1} | x_t) = N(mu_theta(x_t, eps), beta~_t)`` (the posterior variance):
 
@@ -179,7 +186,9 @@ def vb_term(x0: Array, xt: Array, t: Array, eps: Array, betas: Array, alphas_cum
     beta, a = betas[t].reshape(shape), alphas_cumprod[t].reshape(shape)
     mu = (xt - beta / jnp.sqrt(1.0 - a) * eps) / jnp.sqrt(1.0 - beta)
     mean_q, var_q = q_posterior(x0, xt, t, betas, alphas_cumprod)
-    kl = jnp.sum((jnp.square(mean_q - mu) / (2.0 * jnp.maximum(var_q, 1e-20))).reshape(x0.shape[0], -1), -1)
+    kl = jnp.sum(
+        (jnp.square(mean_q - mu) / (2.0 * jnp.maximum(var_q, 1e-20))).reshape(x0.shape[0], -1), -1
+    )
     std0 = jnp.sqrt(beta)
     if levels:
         decoder = _discretized_gaussian_log_prob(x0, mu, std0, levels)
@@ -201,7 +210,9 @@ def edm_loss_weight(sigma: Array, sigma_data: float) -> Array:
     return (sigma**2 + sigma_data**2) / (sigma * sigma_data) ** 2
 
 
-def eps_fn(config: DiffusionConfig, params: Params, label: Optional[Array] = None) -> Callable[[Array, Array], Array]:
+def eps_fn(
+    config: DiffusionConfig, params: Params, label: Optional[Array] = None
+) -> Callable[[Array, Array], Array]:
     """VP models: the plain callable ``(x_t, t int32 [B]) -> eps`` (v-prediction converted), with
     classifier-free guidance at ``config.guidance_scale`` when ``label`` is given."""
     net = make_network(config)
@@ -220,11 +231,17 @@ def eps_fn(config: DiffusionConfig, params: Params, label: Optional[Array] = Non
 def _with_label(raw, config: DiffusionConfig, label: Optional[Array]):
     if label is None or not config.num_classes:
         return lambda x, t: raw(x, t, None)
-    fn = guided(raw, config.guidance_scale, config.num_classes) if config.guidance_scale != 1.0 else raw
+    fn = (
+        guided(raw, config.guidance_scale, config.num_classes)
+        if config.guidance_scale != 1.0
+        else raw
+    )
     return lambda x, t: fn(x, t, label)
 
 
-def denoiser(config: DiffusionConfig, params: Params, label: Optional[Array] = None) -> Callable[[Array, Array], Array]:
+def denoiser(
+    config: DiffusionConfig, params: Params, label: Optional[Array] = None
+) -> Callable[[Array, Array], Array]:
     """The plain callable ``(x, sigma float [B]) -> D(x; sigma)`` of the EDM parameterisation.
 
     EDM: ``c_skip x + c_out F(c_in x, c_noise)``. VP: the same denoiser through
@@ -235,7 +252,9 @@ def denoiser(config: DiffusionConfig, params: Params, label: Optional[Array] = N
 
         def raw(x, sigma, y):
             c = edm_scalings(sigma.reshape((-1,) + (1,) * (x.ndim - 1)), config.sigma_data)
-            return c.c_skip * x + c.c_out * net.apply({"params": params}, c.c_in * x, jnp.log(sigma) / 4.0, y)
+            return c.c_skip * x + c.c_out * net.apply(
+                {"params": params}, c.c_in * x, jnp.log(sigma) / 4.0, y
+            )
 
         return _with_label(raw, config, label)
     schedule = make_vp_schedule(config.schedule, config.num_timesteps)
@@ -266,7 +285,9 @@ def make_diffusion(config: DiffusionConfig) -> Model:
       integral), in nats of the discrete data (``-D log(bin width)`` added).
     """
     net = make_network(config)
-    schedule = make_vp_schedule(config.schedule, config.num_timesteps) if config.kind == "vp" else None
+    schedule = (
+        make_vp_schedule(config.schedule, config.num_timesteps) if config.kind == "vp" else None
+    )
 
     def init(key: PRNGKey, batch: Batch) -> dict:
         x = _data(batch)[:1]
@@ -284,7 +305,9 @@ def make_diffusion(config: DiffusionConfig) -> Model:
         metrics = {}
         k_t, k_n, k_l, k_d = jax.random.split(key, 4)
         y = labels(k_l, batch)
-        apply = lambda x, t: net.apply({"params": params}, x, t, y, train=True, rngs={"dropout": k_d})
+        apply = lambda x, t: net.apply(
+            {"params": params}, x, t, y, train=True, rngs={"dropout": k_d}
+        )
         if config.kind == "vp":
             t = jax.random.randint(k_t, (x0.shape[0],), 0, config.num_timesteps)
             xt, eps = q_sample(k_n, x0, t, schedule.alphas_cumprod)
@@ -297,8 +320,9 @@ def make_diffusion(config: DiffusionConfig) -> Model:
                 target, eps_hat = eps, out
             per_example = jnp.sum(jnp.square(out - target).reshape(x0.shape[0], -1), -1)
             # T L_t + L_T is an unbiased estimate of the negative ELBO for t uniform on 0..T-1.
-            vb = config.num_timesteps * vb_term(x0, xt, t, eps_hat, schedule.betas, schedule.alphas_cumprod,
-                                                config.levels)
+            vb = config.num_timesteps * vb_term(
+                x0, xt, t, eps_hat, schedule.betas, schedule.alphas_cumprod, config.levels
+            )
             metrics["nelbo_per_dim"] = jnp.mean(vb + prior_kl(x0, schedule.alphas_cumprod)) / dims
             if config.vb_weight:
                 per_example = per_example + config.vb_weight * vb
@@ -320,8 +344,14 @@ def make_diffusion(config: DiffusionConfig) -> Model:
         label = jnp.arange(n, dtype=jnp.int32) % config.num_classes if config.num_classes else None
         shape = (n,) + tuple(config.data_shape)
         if config.kind == "vp":
-            return dsamp.sample_ddim(k_s, eps_fn(config, params, label), jax.random.normal(k_x, shape), schedule,
-                                     config.sample_steps, clip_x0=1.0 if config.levels else None)
+            return dsamp.sample_ddim(
+                k_s,
+                eps_fn(config, params, label),
+                jax.random.normal(k_x, shape),
+                schedule,
+                config.sample_steps,
+                clip_x0=1.0 if config.levels else None,
+            )
         sigmas = karras_sigmas(config.sample_steps, config.sigma_min, config.sigma_max, config.rho)
         x_T = sigmas[0] * jax.random.normal(k_x, shape)
         return ode.sample_heun(k_s, denoiser(config, params, label), x_T, sigmas)
@@ -333,7 +363,11 @@ def make_diffusion(config: DiffusionConfig) -> Model:
         width = 2.0 / (config.levels - 1) if config.levels else 0.0
         if config.levels:
             x0 = x0 + width * (jax.random.uniform(k_u, x0.shape) - 0.5)
-        sigmas = jnp.flip(karras_sigmas(config.likelihood_steps, config.sigma_min, config.sigma_max, config.rho)[:-1])
+        sigmas = jnp.flip(
+            karras_sigmas(config.likelihood_steps, config.sigma_min, config.sigma_max, config.rho)[
+                :-1
+            ]
+        )
         ll = ode.ode_log_likelihood(k_o, denoiser(config, params), x0, sigmas).log_prob
         return ll + (dims * math.log(width) if config.levels else 0.0)
 

@@ -58,7 +58,9 @@ class LatentDiffusionConfig:
     def __post_init__(self):
         h, w, _ = self.data_shape
         if h % 2 ** len(self.channels) or w % 2 ** len(self.channels):
-            raise ValueError(f"data_shape {self.data_shape} is not divisible by 2^{len(self.channels)} (channels)")
+            raise ValueError(
+                f"data_shape {self.data_shape} is not divisible by 2^{len(self.channels)} (channels)"
+            )
 
 
 def latent_shape(config: LatentDiffusionConfig) -> tuple[int, int, int]:
@@ -72,7 +74,9 @@ def _encoder(config: LatentDiffusionConfig) -> ConvEncoder:
 
 
 def _decoder(config: LatentDiffusionConfig) -> ConvDecoder:
-    return ConvDecoder(tuple(config.data_shape), tuple(reversed(config.channels)), spatial_latent=True)
+    return ConvDecoder(
+        tuple(config.data_shape), tuple(reversed(config.channels)), spatial_latent=True
+    )
 
 
 def encode(config: LatentDiffusionConfig, params: Params, x: Array) -> tuple[Array, Array]:
@@ -138,8 +142,10 @@ def make_latent_diffusion(config: LatentDiffusionConfig, autoencoder_params: Par
         return encode(config, state["autoencoder"], x)[0] * state["scale"]
 
     def init(key: PRNGKey, batch: Batch) -> dict:
-        state = {"autoencoder": autoencoder_params,
-                 "scale": latent_scale(config, autoencoder_params, batch["image"])}
+        state = {
+            "autoencoder": autoencoder_params,
+            "scale": latent_scale(config, autoencoder_params, batch["image"]),
+        }
         inner_batch = {"image": latents(state, batch["image"][:1])}
         if "label" in batch:
             inner_batch["label"] = batch["label"][:1]
@@ -155,4 +161,3 @@ def make_latent_diffusion(config: LatentDiffusionConfig, autoencoder_params: Par
         return jnp.clip(decode(config, state["autoencoder"], z), -1.0, 1.0)
 
     return Model(init, loss, sample, None, Likelihood.NONE)
-

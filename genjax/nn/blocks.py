@@ -36,8 +36,12 @@ class ResBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array, emb: Array, *, train: bool = False) -> Array:
-        h = nn.Conv(self.out_channels, (3, 3), name="conv_0")(jax.nn.silu(group_norm(x.shape[-1], "norm_0")(x)))
-        scale, shift = jnp.split(nn.Dense(2 * self.out_channels, name="emb")(jax.nn.silu(emb))[:, None, None, :], 2, -1)
+        h = nn.Conv(self.out_channels, (3, 3), name="conv_0")(
+            jax.nn.silu(group_norm(x.shape[-1], "norm_0")(x))
+        )
+        scale, shift = jnp.split(
+            nn.Dense(2 * self.out_channels, name="emb")(jax.nn.silu(emb))[:, None, None, :], 2, -1
+        )
         h = jax.nn.silu(group_norm(self.out_channels, "norm_1")(h) * (1.0 + scale) + shift)
         h = nn.Dropout(self.dropout, deterministic=not train)(h)
         h = nn.Conv(self.out_channels, (3, 3), kernel_init=nn.initializers.zeros, name="conv_1")(h)
@@ -80,5 +84,3 @@ class Upsample(nn.Module):
         b, h, w, c = x.shape
         x = jax.image.resize(x, (b, 2 * h, 2 * w, c), "nearest")
         return nn.Conv(c, (3, 3), name="conv")(x)
-
-

@@ -27,7 +27,9 @@ class _NoiseEmbedding(nn.Module):
         elif self.kind == "fourier":
             e = FourierEmbedding(self.dim)(t)
         else:
-            raise ValueError(f"unknown embedding {self.kind!r}; valid choices: ['sinusoidal', 'fourier']")
+            raise ValueError(
+                f"unknown embedding {self.kind!r}; valid choices: ['sinusoidal', 'fourier']"
+            )
         return nn.Dense(4 * self.dim)(jax.nn.silu(nn.Dense(4 * self.dim)(e)))
 
 
@@ -62,10 +64,14 @@ class UNet(nn.Module):
     num_heads: int = 1
 
     @nn.compact
-    def __call__(self, x: Array, t: Array, label: Optional[Array] = None, *, train: bool = False) -> Array:
+    def __call__(
+        self, x: Array, t: Array, label: Optional[Array] = None, *, train: bool = False
+    ) -> Array:
         levels = len(self.channel_mults)
         if x.shape[1] % 2 ** (levels - 1) or x.shape[2] % 2 ** (levels - 1):
-            raise ValueError(f"image size {x.shape[1:3]} is not divisible by 2^{levels - 1} ({levels} resolutions)")
+            raise ValueError(
+                f"image size {x.shape[1:3]} is not divisible by 2^{levels - 1} ({levels} resolutions)"
+            )
         t = jnp.broadcast_to(jnp.asarray(t, jnp.float32), (x.shape[0],))
         emb = _NoiseEmbedding(self.base_channels, self.embedding, name="noise_embedding")(t)
         if self.num_classes:
@@ -89,13 +95,20 @@ class UNet(nn.Module):
         h = ResBlock(h.shape[-1], self.dropout)(h, emb, train=train)
         for i, mult in reversed(list(enumerate(self.channel_mults))):
             for _ in range(self.num_res_blocks + 1):
-                h = ResBlock(self.base_channels * mult, self.dropout)(jnp.concatenate([h, skips.pop()], -1), emb, train=train)
+                h = ResBlock(self.base_channels * mult, self.dropout)(
+                    jnp.concatenate([h, skips.pop()], -1), emb, train=train
+                )
                 if h.shape[1] in self.attention_resolutions:
                     h = AttentionBlock(self.num_heads)(h)
             if i > 0:
                 h = Upsample()(h)
         h = jax.nn.silu(group_norm(h.shape[-1], "norm_out")(h))
-        return nn.Conv(self.out_channels or x.shape[-1], (3, 3), kernel_init=nn.initializers.zeros, name="conv_out")(h)
+        return nn.Conv(
+            self.out_channels or x.shape[-1],
+            (3, 3),
+            kernel_init=nn.initializers.zeros,
+            name="conv_out",
+        )(h)
 
 
 class MLPDenoiser(nn.Module):
@@ -113,7 +126,9 @@ class MLPDenoiser(nn.Module):
     embedding: str = "sinusoidal"
 
     @nn.compact
-    def __call__(self, x: Array, t: Array, label: Optional[Array] = None, *, train: bool = False) -> Array:
+    def __call__(
+        self, x: Array, t: Array, label: Optional[Array] = None, *, train: bool = False
+    ) -> Array:
         t = jnp.broadcast_to(jnp.asarray(t, jnp.float32), (x.shape[0],))
         emb = _NoiseEmbedding(self.hidden // 4, self.embedding, name="noise_embedding")(t)
         if self.num_classes:
@@ -124,4 +139,6 @@ class MLPDenoiser(nn.Module):
         for i in range(self.depth):
             h = h + nn.Dense(self.hidden, name=f"emb_{i}")(emb)
             h = nn.Dense(self.hidden, name=f"dense_{i}")(jax.nn.silu(h))
-        return nn.Dense(x.shape[-1], kernel_init=nn.initializers.zeros, name="dense_out")(jax.nn.silu(h))
+        return nn.Dense(x.shape[-1], kernel_init=nn.initializers.zeros, name="dense_out")(
+            jax.nn.silu(h)
+        )

@@ -92,7 +92,9 @@ def ddim_step(
     return out + sigma * jax.random.normal(key, x.shape, x.dtype)
 
 
-def ddim_inversion_step(x: Array, eps: Array, t: Array, t_next: Array, schedule: VPSchedule) -> Array:
+def ddim_inversion_step(
+    x: Array, eps: Array, t: Array, t_next: Array, schedule: VPSchedule
+) -> Array:
     """Deterministic DDIM step towards noise ``x_t -> x_{t_next}`` (``t = -1`` is the data): the
     eta = 0 update run backwards, reusing the noise predicted at the current point."""
     a, a_next = _abar(schedule, t), _abar(schedule, t_next)
@@ -100,13 +102,19 @@ def ddim_inversion_step(x: Array, eps: Array, t: Array, t_next: Array, schedule:
     return jnp.sqrt(a_next) * x0 + jnp.sqrt(1.0 - a_next) * eps
 
 
-def euler_maruyama_step(key: PRNGKey, x: Array, denoised: Array, sigma: Array, sigma_next: Array) -> Array:
+def euler_maruyama_step(
+    key: PRNGKey, x: Array, denoised: Array, sigma: Array, sigma_next: Array
+) -> Array:
     """Euler-Maruyama step of the reverse SDE of ``x = x_0 + sigma n`` (VE, ``sigma(t) = t``):
     ``x + 2 sigma dsigma score + sqrt(2 sigma dsigma) z`` with ``score = (D - x) / sigma^2`` and
     ``dsigma = sigma - sigma_next > 0`` (Song et al., 2021; Karras et al., 2022)."""
     ds = sigma - sigma_next
     score = (denoised - x) / sigma**2
-    return x + 2.0 * sigma * ds * score + jnp.sqrt(2.0 * sigma * ds) * jax.random.normal(key, x.shape, x.dtype)
+    return (
+        x
+        + 2.0 * sigma * ds * score
+        + jnp.sqrt(2.0 * sigma * ds) * jax.random.normal(key, x.shape, x.dtype)
+    )
 
 
 def ddim_timesteps(num_timesteps: int, num_steps: int) -> np.ndarray:
@@ -121,7 +129,13 @@ def _batch_t(x: Array, t: Array) -> Array:
 
 
 def sample_ddpm(
-    key: PRNGKey, eps_fn: EpsFn, x_T: Array, schedule: VPSchedule, *, return_trajectory: bool = False, unroll: int = 1
+    key: PRNGKey,
+    eps_fn: EpsFn,
+    x_T: Array,
+    schedule: VPSchedule,
+    *,
+    return_trajectory: bool = False,
+    unroll: int = 1,
 ):
     """T ancestral steps from ``x_T ~ N(0, I)``. Returns ``x_0`` (and ``[T, ...]`` trajectory)."""
     T = schedule.num_timesteps
@@ -130,7 +144,9 @@ def sample_ddpm(
         t = T - 1 - i
         return ddpm_step(k, x, eps_fn(x, _batch_t(x, t)), t, schedule), None
 
-    x, traj = driver.run(step, key, x_T, T, trace_fn=(lambda s, _: s) if return_trajectory else None, unroll=unroll)
+    x, traj = driver.run(
+        step, key, x_T, T, trace_fn=(lambda s, _: s) if return_trajectory else None, unroll=unroll
+    )
     return (x, traj) if return_trajectory else x
 
 
@@ -155,12 +171,20 @@ def sample_ddim(
         t, tp = ts[i], prev[i]
         return ddim_step(x, eps_fn(x, _batch_t(x, t)), t, tp, schedule, eta, k, clip_x0), None
 
-    x, traj = driver.run(step, key, x_T, num_steps, trace_fn=(lambda s, _: s) if return_trajectory else None,
-                         unroll=unroll)
+    x, traj = driver.run(
+        step,
+        key,
+        x_T,
+        num_steps,
+        trace_fn=(lambda s, _: s) if return_trajectory else None,
+        unroll=unroll,
+    )
     return (x, traj) if return_trajectory else x
 
 
-def ddim_invert(eps_fn: EpsFn, x0: Array, schedule: VPSchedule, num_steps: int, *, unroll: int = 1) -> Array:
+def ddim_invert(
+    eps_fn: EpsFn, x0: Array, schedule: VPSchedule, num_steps: int, *, unroll: int = 1
+) -> Array:
     """Deterministic encoding of data to noise along the DDIM timesteps (the reverse of
     :func:`sample_ddim` with ``eta = 0`` and the same ``num_steps``)."""
     ts = jnp.asarray(ddim_timesteps(schedule.num_timesteps, num_steps)[::-1].copy())

@@ -11,7 +11,9 @@ from genjax.typing import Array
 __all__ = ["guided"]
 
 
-def guided(net: Callable[[Array, Array, Array], Array], scale: float, null_label: int) -> Callable[[Array, Array, Array], Array]:
+def guided(
+    net: Callable[[Array, Array, Array], Array], scale: float, null_label: int
+) -> Callable[[Array, Array, Array], Array]:
     """``out = out_uncond + scale (out_cond - out_uncond)`` from one forward pass on a doubled batch.
 
     Works for any output that is affine in the score (noise prediction, denoised image, velocity):

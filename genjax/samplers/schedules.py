@@ -39,16 +39,24 @@ class VPSchedule(NamedTuple):
 
 
 def _from_betas(betas: np.ndarray) -> VPSchedule:
-    return VPSchedule(jnp.asarray(betas, jnp.float32), jnp.asarray(np.cumprod(1.0 - betas), jnp.float32))
+    return VPSchedule(
+        jnp.asarray(betas, jnp.float32), jnp.asarray(np.cumprod(1.0 - betas), jnp.float32)
+    )
 
 
-def linear_schedule(num_timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> VPSchedule:
+def linear_schedule(
+    num_timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02
+) -> VPSchedule:
     """Linear betas of Ho et al. (2020), rescaled by ``1000 / T`` so any T spans the same noise range."""
     scale = 1000.0 / num_timesteps
-    return _from_betas(np.linspace(scale * beta_start, scale * beta_end, num_timesteps, dtype=np.float64))
+    return _from_betas(
+        np.linspace(scale * beta_start, scale * beta_end, num_timesteps, dtype=np.float64)
+    )
 
 
-def cosine_schedule(num_timesteps: int = 1000, s: float = 0.008, max_beta: float = 0.999) -> VPSchedule:
+def cosine_schedule(
+    num_timesteps: int = 1000, s: float = 0.008, max_beta: float = 0.999
+) -> VPSchedule:
     """``abar(t) = cos^2(((t/T + s) / (1 + s)) pi / 2)`` (Nichol & Dhariwal, 2021), betas clipped."""
     t = np.arange(num_timesteps + 1, dtype=np.float64) / num_timesteps
     f = np.cos((t + s) / (1 + s) * math.pi / 2) ** 2
@@ -69,7 +77,9 @@ def make_vp_schedule(name: str, num_timesteps: int) -> VPSchedule:
     raise ValueError(f"unknown schedule {name!r}; valid choices: ['linear', 'cosine']")
 
 
-def karras_sigmas(num_steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0) -> Array:
+def karras_sigmas(
+    num_steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0
+) -> Array:
     """The EDM discretization (Karras et al., 2022, eq. 5), decreasing, with a final 0 appended.
 
     Returns:
@@ -96,5 +106,9 @@ def edm_scalings(sigma: Array, sigma_data: float) -> EDMScalings:
     ``c_in = 1 / sqrt(s^2 + sd^2)``, ``c_noise = log(s) / 4``: unit-variance network inputs and targets."""
     sigma = jnp.asarray(sigma, jnp.float32)
     total = sigma**2 + sigma_data**2
-    return EDMScalings(sigma_data**2 / total, sigma * sigma_data / jnp.sqrt(total), 1.0 / jnp.sqrt(total),
-                       jnp.log(sigma) / 4.0)
+    return EDMScalings(
+        sigma_data**2 / total,
+        sigma * sigma_data / jnp.sqrt(total),
+        1.0 / jnp.sqrt(total),
+        jnp.log(sigma) / 4.0,
+    )

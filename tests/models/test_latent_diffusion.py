@@ -11,9 +11,18 @@ from genjax import training
 from genjax.models import diffusion, latent_diffusion
 
 CONFIG = latent_diffusion.LatentDiffusionConfig(
-    data_shape=(8, 8, 1), channels=(8,), latent_channels=2,
-    diffusion=diffusion.DiffusionConfig(kind="edm", network="unet", base_channels=8, channel_mults=(1,),
-                                        sigma_data=1.0, sample_steps=4, levels=0),
+    data_shape=(8, 8, 1),
+    channels=(8,),
+    latent_channels=2,
+    diffusion=diffusion.DiffusionConfig(
+        kind="edm",
+        network="unet",
+        base_channels=8,
+        channel_mults=(1,),
+        sigma_data=1.0,
+        sample_steps=4,
+        levels=0,
+    ),
 )
 
 
@@ -28,10 +37,17 @@ def _images(key, n):
 def test_latent_scale_is_one_over_the_std_of_the_latent_means():
     x = _images(jax.random.PRNGKey(0), 64)
     ae = latent_diffusion.make_autoencoder(CONFIG)
-    params = jax.jit(ae.init)(jax.random.PRNGKey(1), {"image": x})["params"]
+    # Random parameters of the right shapes (compiling the initializers costs more than the test).
+    shapes = jax.eval_shape(ae.init, jax.random.PRNGKey(1), {"image": x})["params"]
+    rng = np.random.default_rng(0)
+    params = jax.tree.map(
+        lambda s: jnp.asarray(0.3 * rng.standard_normal(s.shape), s.dtype), shapes
+    )
     mean = np.asarray(latent_diffusion.encode(CONFIG, params, x)[0], np.float64)
     assert mean.shape == (64, 4, 4, 2)
-    np.testing.assert_allclose(float(latent_diffusion.latent_scale(CONFIG, params, x)), 1.0 / mean.std(), rtol=1e-4)
+    np.testing.assert_allclose(
+        float(latent_diffusion.latent_scale(CONFIG, params, x)), 1.0 / mean.std(), rtol=1e-4
+    )
 
 
 @pytest.mark.slow
@@ -40,7 +56,9 @@ def test_autoencoder_trains_and_the_scale_factor_is_stored_in_the_state():
     ae = latent_diffusion.make_autoencoder(CONFIG)
     opt = optax.adam(3e-3)
     start = training.create_train_state(ae, opt, jax.random.PRNGKey(1), {"image": x})
-    state = training.fit(ae, opt, lambda s: {"image": x}, key=jax.random.PRNGKey(1), num_steps=150, progress=False)
+    state = training.fit(
+        ae, opt, lambda s: {"image": x}, key=jax.random.PRNGKey(1), num_steps=150, progress=False
+    )
     loss = jax.jit(lambda p: ae.loss(p, {}, {"image": x}, jax.random.PRNGKey(2))[1][0]["recon_mse"])
     assert float(loss(state.params)) < 0.3 * float(loss(start.params))
 
@@ -56,7 +74,9 @@ def test_autoencoder_trains_and_the_scale_factor_is_stored_in_the_state():
     for _ in range(3):
         ld_state, _ = step(ld_state, {"image": x[:64]}, jax.random.PRNGKey(4))
     assert float(ld_state.model_state["scale"]) == scale  # not trained
-    samples = jax.jit(lambda k: model.sample(ld_state.params, ld_state.model_state, k, 4))(jax.random.PRNGKey(5))
+    samples = jax.jit(lambda k: model.sample(ld_state.params, ld_state.model_state, k, 4))(
+        jax.random.PRNGKey(5)
+    )
     assert samples.shape == (4, 8, 8, 1) and float(jnp.abs(samples).max()) <= 1.0
 
 

@@ -16,24 +16,32 @@ def _random_params(net, *args, scale=0.05):
     on this machine, the forward pass ~1 s)."""
     shapes = jax.eval_shape(net.init, jax.random.PRNGKey(0), *args)["params"]
     rng = np.random.default_rng(0)
-    return jax.tree.map(lambda s: jnp.asarray(scale * rng.standard_normal(s.shape), s.dtype), shapes)
+    return jax.tree.map(
+        lambda s: jnp.asarray(scale * rng.standard_normal(s.shape), s.dtype), shapes
+    )
 
 
 def test_sinusoidal_embedding_matches_its_formula():
     t = jnp.array([0.0, 1.0, 37.5])
     e = np.asarray(sinusoidal_embedding(t, 8))
     f = 10000.0 ** (-np.arange(4) / 4)
-    np.testing.assert_allclose(e, np.concatenate([np.cos(np.outer(t, f)), np.sin(np.outer(t, f))], 1), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        e, np.concatenate([np.cos(np.outer(t, f)), np.sin(np.outer(t, f))], 1), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_fourier_embedding_is_fixed_and_has_no_parameters():
     emb = FourierEmbedding(16, scale=2.0)
     variables = emb.init(jax.random.PRNGKey(0), jnp.zeros(3))
     assert not jax.tree.leaves(variables)
-    a, b = emb.apply({}, jnp.array([0.3])), FourierEmbedding(16, scale=2.0).apply({}, jnp.array([0.3]))
+    a, b = (
+        emb.apply({}, jnp.array([0.3])),
+        FourierEmbedding(16, scale=2.0).apply({}, jnp.array([0.3])),
+    )
     np.testing.assert_allclose(a, b)
-    np.testing.assert_allclose(np.sum(np.asarray(a) ** 2), 8.0, rtol=1e-5)  # cos^2 + sin^2 per frequency
+    np.testing.assert_allclose(
+        np.sum(np.asarray(a) ** 2), 8.0, rtol=1e-5
+    )  # cos^2 + sin^2 per frequency
 
 
 def test_unet_conditioning_and_null_label():
@@ -48,7 +56,9 @@ def test_unet_conditioning_and_null_label():
     changed = lambda other: float(jnp.abs(other - ref).max() / jnp.abs(ref).max())
     assert changed(out(jnp.ones(2), y1)) > 1e-3
     assert changed(out(jnp.full(2, 500.0), y0)) > 1e-3
-    np.testing.assert_allclose(apply_none(params), out(jnp.ones(2), null))  # no label = the null label
+    np.testing.assert_allclose(
+        apply_none(params), out(jnp.ones(2), null)
+    )  # no label = the null label
     # Attention only at the chosen resolution (H = 4): one block per down/up residual block there
     # plus the middle one.
     assert sum("AttentionBlock" in k for k in params) == 1 + 1 + 2
@@ -72,7 +82,14 @@ def test_mlp_denoiser_conditioning():
     x = jax.random.normal(jax.random.PRNGKey(0), (4, 2))
     params = _random_params(net, x, jnp.ones(4), jnp.zeros(4, jnp.int32), scale=0.2)
     out = lambda t, y: net.apply({"params": params}, x, t, y)
-    assert float(jnp.abs(out(jnp.ones(4), jnp.zeros(4, jnp.int32)) - out(jnp.ones(4), jnp.ones(4, jnp.int32))).max()) > 1e-4
+    assert (
+        float(
+            jnp.abs(
+                out(jnp.ones(4), jnp.zeros(4, jnp.int32)) - out(jnp.ones(4), jnp.ones(4, jnp.int32))
+            ).max()
+        )
+        > 1e-4
+    )
     assert float(jnp.abs(out(jnp.ones(4), None) - out(jnp.full(4, -1.0), None)).max()) > 1e-4
     np.testing.assert_allclose(out(jnp.ones(4), None), out(jnp.ones(4), jnp.full(4, 2, jnp.int32)))
     assert math.prod(out(jnp.ones(4), None).shape) == 8

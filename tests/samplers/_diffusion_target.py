@@ -23,7 +23,9 @@ def white_noise(key, n=N):
     deterministic samplers' errors are discretization errors, not sampling noise of x_T."""
     z = np.asarray(jax.random.normal(key, (n, 2)), np.float64)
     z = z - z.mean(0)
-    return jnp.asarray(z @ np.linalg.inv(np.linalg.cholesky(np.cov(z, rowvar=False))).T, jnp.float32)
+    return jnp.asarray(
+        z @ np.linalg.inv(np.linalg.cholesky(np.cov(z, rowvar=False))).T, jnp.float32
+    )
 
 
 def exact_eps(schedule):
@@ -45,7 +47,9 @@ def exact_denoiser(x, sigma):
 
 def log_density(x):
     d = x - MU
-    return -0.5 * jnp.einsum("bi,ij,bj->b", d, jnp.linalg.inv(COV), d) - 0.5 * jnp.log(jnp.linalg.det(2 * jnp.pi * COV))
+    return -0.5 * jnp.einsum("bi,ij,bj->b", d, jnp.linalg.inv(COV), d) - 0.5 * jnp.log(
+        jnp.linalg.det(2 * jnp.pi * COV)
+    )
 
 
 def check_moments(x, tol=TOL):

@@ -15,7 +15,7 @@ from genjax.samplers import diffusion as dsamp
 from genjax.samplers.schedules import cosine_schedule, edm_scalings, karras_sigmas, linear_schedule
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _diffusion_target import COV, MU, N, TOL, check_moments, data, exact_eps, white_noise  # noqa: E402
+from _diffusion_target import COV, MU, TOL, N, check_moments, data, exact_eps, white_noise  # noqa: E402
 
 
 def test_forward_marginals_match_the_closed_form():
@@ -24,12 +24,16 @@ def test_forward_marginals_match_the_closed_form():
     xt, _ = q_sample(jax.random.PRNGKey(1), data(jax.random.PRNGKey(0), N), t, s.alphas_cumprod)
     a = float(s.alphas_cumprod[300])
     np.testing.assert_allclose(np.asarray(xt).mean(0), np.sqrt(a) * MU, atol=TOL)
-    np.testing.assert_allclose(np.cov(np.asarray(xt), rowvar=False), a * COV + (1 - a) * np.eye(2), atol=TOL)
+    np.testing.assert_allclose(
+        np.cov(np.asarray(xt), rowvar=False), a * COV + (1 - a) * np.eye(2), atol=TOL
+    )
 
 
 def test_schedules_match_their_definitions():
     lin, cos = linear_schedule(1000), cosine_schedule(1000)
-    np.testing.assert_allclose(lin.alphas_cumprod, np.cumprod(1 - np.linspace(1e-4, 0.02, 1000)), rtol=1e-5)
+    np.testing.assert_allclose(
+        lin.alphas_cumprod, np.cumprod(1 - np.linspace(1e-4, 0.02, 1000)), rtol=1e-5
+    )
     f = lambda t: np.cos((t / 1000 + 0.008) / 1.008 * np.pi / 2) ** 2
     np.testing.assert_allclose(cos.alphas_cumprod[:900], f(np.arange(1, 901)) / f(0), rtol=1e-4)
     s = karras_sigmas(18)
@@ -42,7 +46,9 @@ def test_schedules_match_their_definitions():
 def test_ddpm_1000_steps_reproduces_the_gaussian():
     s = linear_schedule(1000)
     x_T = jax.random.normal(jax.random.PRNGKey(2), (N, 2))
-    check_moments(jax.jit(lambda k: dsamp.sample_ddpm(k, exact_eps(s), x_T, s))(jax.random.PRNGKey(3)))
+    check_moments(
+        jax.jit(lambda k: dsamp.sample_ddpm(k, exact_eps(s), x_T, s))(jax.random.PRNGKey(3))
+    )
 
 
 def test_ddim_50_steps_is_deterministic_and_reproduces_the_gaussian():
@@ -78,8 +84,11 @@ def test_trajectory_and_unroll_leave_the_result_unchanged():
     s = linear_schedule(100)
     x_T = jax.random.normal(jax.random.PRNGKey(2), (16, 2))
     x, traj = jax.jit(lambda k: dsamp.sample_ddpm(k, exact_eps(s), x_T, s, return_trajectory=True))(
-        jax.random.PRNGKey(3))
-    x4 = jax.jit(lambda k: dsamp.sample_ddpm(k, exact_eps(s), x_T, s, unroll=4))(jax.random.PRNGKey(3))
+        jax.random.PRNGKey(3)
+    )
+    x4 = jax.jit(lambda k: dsamp.sample_ddpm(k, exact_eps(s), x_T, s, unroll=4))(
+        jax.random.PRNGKey(3)
+    )
     chex.assert_shape(traj, (100, 16, 2))
     np.testing.assert_allclose(traj[-1], x)
     np.testing.assert_allclose(x4, x, atol=1e-5)

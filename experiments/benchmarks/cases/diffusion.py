@@ -47,11 +47,15 @@ SIGMA_DATA = 0.5
 
 
 def _unet(width: int) -> UNet:
-    return UNet(base_channels=width, channel_mults=MULTS, num_res_blocks=1, attention_resolutions=ATTENTION)
+    return UNet(
+        base_channels=width, channel_mults=MULTS, num_res_blocks=1, attention_resolutions=ATTENTION
+    )
 
 
 def _flax_params(net: UNet, shape) -> dict:
-    return jax.jit(net.init)(jax.random.PRNGKey(0), jnp.zeros((1,) + shape[1:]), jnp.ones(1))["params"]
+    return jax.jit(net.init)(jax.random.PRNGKey(0), jnp.zeros((1,) + shape[1:]), jnp.ones(1))[
+        "params"
+    ]
 
 
 def _count(params) -> int:
@@ -125,7 +129,12 @@ def torch_unet(width: int, in_channels: int = 1):
                     self.up.append(ResBlock(c + chans.pop(), width * m, e))
                     c = width * m
                 if i > 0:
-                    self.up.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c, 3, padding=1)))
+                    self.up.append(
+                        nn.Sequential(
+                            nn.Upsample(scale_factor=2, mode="nearest"),
+                            nn.Conv2d(c, c, 3, padding=1),
+                        )
+                    )
             self.norm_out, self.conv_out = gn(c), nn.Conv2d(c, in_channels, 3, padding=1)
             # Attention follows the residual blocks at 7 x 7: one on the way down, two on the way up.
             self._attn_down = Attention(width * MULTS[-1])
@@ -178,7 +187,9 @@ def _torch_sampler(width: int, kind: str, steps: int, batch: int, size: int, com
     flax_count = _count(_flax_params(_unet(width), (1, size, size, 1)))
     torch_count = sum(p.numel() for p in net.parameters())
     if flax_count != torch_count:
-        raise RuntimeError(f"the PyTorch twin has {torch_count} parameters, the genjax UNet {flax_count}")
+        raise RuntimeError(
+            f"the PyTorch twin has {torch_count} parameters, the genjax UNet {flax_count}"
+        )
     model = torch.compile(net) if compiled else net
     s = linear_schedule(1000)
     betas = torch.tensor(np.asarray(s.betas))
@@ -198,7 +209,7 @@ def _torch_sampler(width: int, kind: str, steps: int, batch: int, size: int, com
     def ddim():
         x = x_T
         ts = dsamp.ddim_timesteps(1000, steps).tolist() + [-1]
-        for t, tp in zip(ts[:-1], ts[1:]):
+        for t, tp in zip(ts[:-1], ts[1:], strict=True):
             eps = model(x, torch.full((batch,), t))
             a, a_prev = abar[t], abar[tp] if tp >= 0 else torch.tensor(1.0)
             x0 = (x - torch.sqrt(1 - a) * eps) / torch.sqrt(a)
@@ -209,7 +220,11 @@ def _torch_sampler(width: int, kind: str, steps: int, batch: int, size: int, com
 
     def denoise(x, sigma):
         s, total = float(sigma), float(sigma) ** 2 + SIGMA_DATA**2
-        c_skip, c_out, c_in = SIGMA_DATA**2 / total, s * SIGMA_DATA / math.sqrt(total), 1 / math.sqrt(total)
+        c_skip, c_out, c_in = (
+            SIGMA_DATA**2 / total,
+            s * SIGMA_DATA / math.sqrt(total),
+            1 / math.sqrt(total),
+        )
         return c_skip * x + c_out * model(c_in * x, torch.full((batch,), math.log(s) / 4))
 
     def heun():
@@ -243,12 +258,22 @@ def _eps_fn(net: UNet, params) -> Callable:
 def _edm_denoiser(net: UNet, params) -> Callable:
     def denoise(x, sigma):
         c = edm_scalings(sigma[:, None, None, None], SIGMA_DATA)
-        return c.c_skip * x + c.c_out * net.apply({"params": params}, c.c_in * x, jnp.log(sigma) / 4.0)
+        return c.c_skip * x + c.c_out * net.apply(
+            {"params": params}, c.c_in * x, jnp.log(sigma) / 4.0
+        )
 
     return denoise
 
 
-def _ours_sampler(width: int, kind: str, steps: int, batch: int, size: int, unroll: int = 1, python_loop: bool = False):
+def _ours_sampler(
+    width: int,
+    kind: str,
+    steps: int,
+    batch: int,
+    size: int,
+    unroll: int = 1,
+    python_loop: bool = False,
+):
     net = _unet(width)
     shape = (batch, size, size, 1)
     params = _flax_params(net, shape)
@@ -267,7 +292,7 @@ def _ours_sampler(width: int, kind: str, steps: int, batch: int, size: int, unro
 
         def loop():
             x = x_T
-            for t, tp in zip(ts[:-1], ts[1:]):
+            for t, tp in zip(ts[:-1], ts[1:], strict=True):
                 x = step(x, jnp.int32(t), jnp.int32(tp))
             return x
 
@@ -275,10 +300,16 @@ def _ours_sampler(width: int, kind: str, steps: int, batch: int, size: int, unro
     if kind == "ddpm":
         fn = jax.jit(lambda k, x: dsamp.sample_ddpm(k, _eps_fn(net, params), x, s, unroll=unroll))
     elif kind == "ddim":
-        fn = jax.jit(lambda k, x: dsamp.sample_ddim(k, _eps_fn(net, params), x, s, steps, unroll=unroll))
+        fn = jax.jit(
+            lambda k, x: dsamp.sample_ddim(k, _eps_fn(net, params), x, s, steps, unroll=unroll)
+        )
     elif kind == "heun":
         sigmas = karras_sigmas(steps)
-        fn = jax.jit(lambda k, x: ode.sample_heun(k, _edm_denoiser(net, params), sigmas[0] * x, sigmas, unroll=unroll))
+        fn = jax.jit(
+            lambda k, x: ode.sample_heun(
+                k, _edm_denoiser(net, params), sigmas[0] * x, sigmas, unroll=unroll
+            )
+        )
     else:
         raise ValueError(f"unknown sampler {kind!r}; valid choices: ['ddpm', 'ddim', 'heun']")
     return lambda: fn(key, x_T)
@@ -291,8 +322,13 @@ def sampling_cases(quick: bool) -> list[harness.Case]:
     """Sampling rows; ``quick``: width 8, 8 x 8 images, batch 4, a few steps, ours only."""
     if quick:
         return [
-            harness.Case(f"diffusion {kind} quick", 4.0, "images",
-                         functools.partial(_ours_sampler, 8, kind, steps, 4, 8, 1), quick_ok=True)
+            harness.Case(
+                f"diffusion {kind} quick",
+                4.0,
+                "images",
+                functools.partial(_ours_sampler, 8, kind, steps, 4, 8, 1),
+                quick_ok=True,
+            )
             for kind, steps in (("ddim", 5), ("heun", 3))
         ]
     batch, size = 64, 28
@@ -300,24 +336,62 @@ def sampling_cases(quick: bool) -> list[harness.Case]:
     cases = []
     for width in (32, 8):
         net = _unet(width)
-        per_eval = _forward_flops(net, _flax_params(net, (1, size, size, 1)), (batch, size, size, 1))
+        per_eval = _forward_flops(
+            net, _flax_params(net, (1, size, size, 1)), (batch, size, size, 1)
+        )
         for kind, steps in (("ddpm", 1000), ("ddim", 50), ("heun", 18)):
             nfe = _NFE[kind](steps)
             name = f"diffusion {kind}-{nfe}nfe w{width} b{batch}"
             flops = per_eval * nfe if per_eval else None
             ours = functools.partial(_ours_sampler, width, kind, steps, batch, size)
-            cases.append(harness.Case(name, float(batch), "images", ours,
-                                      functools.partial(_torch_sampler, width, kind, steps, batch, size, False),
-                                      "pytorch-eager", flops, quick_ok=False))
+            cases.append(
+                harness.Case(
+                    name,
+                    float(batch),
+                    "images",
+                    ours,
+                    functools.partial(_torch_sampler, width, kind, steps, batch, size, False),
+                    "pytorch-eager",
+                    flops,
+                    quick_ok=False,
+                )
+            )
             if compiled:
-                cases.append(harness.Case(name, float(batch), "images", ours,
-                                          functools.partial(_torch_sampler, width, kind, steps, batch, size, True),
-                                          "pytorch-compile", flops, quick_ok=False))
+                cases.append(
+                    harness.Case(
+                        name,
+                        float(batch),
+                        "images",
+                        ours,
+                        functools.partial(_torch_sampler, width, kind, steps, batch, size, True),
+                        "pytorch-compile",
+                        flops,
+                        quick_ok=False,
+                    )
+                )
     ddim = functools.partial(_ours_sampler, 8, "ddim", 50, batch, size)
-    cases.append(harness.Case("diffusion ddim-50 w8: scan vs scan(unroll=5)", float(batch), "images", ddim,
-                              functools.partial(ddim, unroll=5), "scan-unroll5", quick_ok=False))
-    cases.append(harness.Case("diffusion ddim-50 w8: scan vs python loop of jit step", float(batch), "images", ddim,
-                              functools.partial(ddim, python_loop=True), "py-loop-jit", quick_ok=False))
+    cases.append(
+        harness.Case(
+            "diffusion ddim-50 w8: scan vs scan(unroll=5)",
+            float(batch),
+            "images",
+            ddim,
+            functools.partial(ddim, unroll=5),
+            "scan-unroll5",
+            quick_ok=False,
+        )
+    )
+    cases.append(
+        harness.Case(
+            "diffusion ddim-50 w8: scan vs python loop of jit step",
+            float(batch),
+            "images",
+            ddim,
+            functools.partial(ddim, python_loop=True),
+            "py-loop-jit",
+            quick_ok=False,
+        )
+    )
     return cases
 
 
@@ -325,12 +399,22 @@ def sampling_cases(quick: bool) -> list[harness.Case]:
 
 
 def _ours_train(width: int, batch: int, size: int):
-    config = diffusion.DiffusionConfig(kind="edm", data_shape=(size, size, 1), base_channels=width,
-                                       channel_mults=MULTS, attention_resolutions=ATTENTION, sigma_data=SIGMA_DATA,
-                                       levels=0)
+    config = diffusion.DiffusionConfig(
+        kind="edm",
+        data_shape=(size, size, 1),
+        base_channels=width,
+        channel_mults=MULTS,
+        attention_resolutions=ATTENTION,
+        sigma_data=SIGMA_DATA,
+        levels=0,
+    )
     model = diffusion.make_diffusion(config)
     optimizer = optax.adam(1e-4)
-    data = {"image": jax.random.uniform(jax.random.PRNGKey(0), (batch, size, size, 1), minval=-1, maxval=1)}
+    data = {
+        "image": jax.random.uniform(
+            jax.random.PRNGKey(0), (batch, size, size, 1), minval=-1, maxval=1
+        )
+    }
     state = training.create_train_state(model, optimizer, jax.random.PRNGKey(1), data)
     step = training.compile_step(training.make_train_step(model, optimizer), mode="jit")
     key = jax.random.PRNGKey(2)
@@ -344,8 +428,14 @@ def _ours_train(width: int, batch: int, size: int):
 
 
 def _train_flops(width: int, batch: int, size: int) -> Optional[float]:
-    config = diffusion.DiffusionConfig(kind="edm", data_shape=(size, size, 1), base_channels=width,
-                                       channel_mults=MULTS, attention_resolutions=ATTENTION, levels=0)
+    config = diffusion.DiffusionConfig(
+        kind="edm",
+        data_shape=(size, size, 1),
+        base_channels=width,
+        channel_mults=MULTS,
+        attention_resolutions=ATTENTION,
+        levels=0,
+    )
     model = diffusion.make_diffusion(config)
     data = {"image": jnp.zeros((batch, size, size, 1))}
     params = jax.jit(model.init)(jax.random.PRNGKey(0), data)["params"]
@@ -366,7 +456,11 @@ def _torch_train(width: int, batch: int, size: int):
     def call():
         sigma = torch.exp(-1.2 + 1.2 * torch.randn(batch))[:, None, None, None]
         total = sigma**2 + SIGMA_DATA**2
-        c_skip, c_out, c_in = SIGMA_DATA**2 / total, sigma * SIGMA_DATA / total.sqrt(), 1 / total.sqrt()
+        c_skip, c_out, c_in = (
+            SIGMA_DATA**2 / total,
+            sigma * SIGMA_DATA / total.sqrt(),
+            1 / total.sqrt(),
+        )
         x = x0 + sigma * torch.randn_like(x0)
         d = c_skip * x + c_out * net(c_in * x, torch.log(sigma.flatten()) / 4)
         loss = ((total / (sigma * SIGMA_DATA) ** 2) * (d - x0) ** 2).sum((1, 2, 3)).mean()
@@ -381,9 +475,21 @@ def _torch_train(width: int, batch: int, size: int):
 def train_step_cases(quick: bool) -> list[harness.Case]:
     """EDM UNet train steps per second; ``quick``: width 8, 8 x 8, batch 8, ours only."""
     if quick:
-        return [harness.Case("diffusion unet train quick", 1.0, "steps", functools.partial(_ours_train, 8, 8, 8))]
+        return [
+            harness.Case(
+                "diffusion unet train quick", 1.0, "steps", functools.partial(_ours_train, 8, 8, 8)
+            )
+        ]
     width, batch, size = 32, 128, 28
-    return [harness.Case(f"diffusion edm unet w{width} b{batch} {size}x{size}", 1.0, "steps",
-                         functools.partial(_ours_train, width, batch, size),
-                         functools.partial(_torch_train, width, batch, size), "pytorch-eager",
-                         _train_flops(width, batch, size), quick_ok=False)]
+    return [
+        harness.Case(
+            f"diffusion edm unet w{width} b{batch} {size}x{size}",
+            1.0,
+            "steps",
+            functools.partial(_ours_train, width, batch, size),
+            functools.partial(_torch_train, width, batch, size),
+            "pytorch-eager",
+            _train_flops(width, batch, size),
+            quick_ok=False,
+        )
+    ]
