@@ -1,19 +1,23 @@
-"""Variational autoencoders (Kingma & Welling, 2013) with importance-weighted likelihood bounds
+"""Variational autoencoders (Kingma & Welling, 2013) with the importance-weighted likelihood bound
 (Burda et al., 2015).
 
-``q(z | x) = N(mean(x), diag(exp(log_var(x))))`` with the reparameterization ``z = mean + std eps``;
-``p(z) = N(0, I)``; ``p(x | z)`` one of:
-
-* ``'bernoulli'``: binary data ``{0, 1}`` (logits from the decoder);
-* ``'gaussian'``: data in [-1, 1] with a learned per-pixel log-variance, or a fixed one
-  (``fixed_log_var``);
-* ``'logistic'``: the discretized logistic on the grid of ``levels`` values in [-1, 1].
-
-Loss: the negative ELBO ``E_q[-log p(x | z)] + beta_t KL(q || p)`` per example (KL analytic), with
-``beta_t`` ramped linearly from 0 to ``beta`` over ``kl_warmup_steps`` (the step count is the model
-state). ``log_prob`` is the IWAE bound ``log 1/K sum_k p(x, z_k) / q(z_k | x)`` with K samples drawn
-in chunks, a *lower bound* on log p(x) that tightens as K grows. Conditional VAEs (``num_classes``)
-feed one-hot labels to the encoder and decoder.
+* ``q(z | x) = N(mean(x), diag(exp(log_var(x))))``, sampled by reparameterization
+  ``z = mean + exp(log_var / 2) * eps``; ``p(z) = N(0, I)``.
+* ``p(x | z)`` (``likelihood``): ``'bernoulli'`` for binary data in {0, 1} (the decoder gives
+  logits); ``'gaussian'`` for data in [-1, 1] with a learned per-pixel log-variance (or a fixed
+  ``fixed_log_var``); ``'logistic'``, the logistic discretized to the grid of ``levels`` values in
+  [-1, 1] (Salimans et al., 2017), for quantized images.
+* Loss per example: the negative ELBO ``E_q[-log p(x | z)] + beta_t KL(q(z | x) || p(z))`` with one
+  reparameterized draw and the analytic KL; ``beta_t = beta * min(1, t / kl_warmup_steps)`` ramps
+  from 0 (Bowman et al., 2016). The loss has no step argument, so ``t`` is the model state
+  ``{'step': int32}``, which the loss increments on every call (it equals the train step).
+* ``log_prob``: the IWAE bound ``log (1/K) sum_k p(x | z_k) p(z_k) / q(z_k | x)``, ``z_k ~ q``, a
+  lower bound on ``log p(x)`` that does not decrease in expectation as K grows and equals the ELBO
+  at K = 1. The K draws are made ``iwae_chunk`` at a time (``lax.map`` over chunks), so memory holds
+  one chunk of decoder outputs and K = 5,000 fits.
+* A conditional VAE (``num_classes > 0``) feeds one-hot labels to the encoder (as extra input
+  channels) and the decoder (appended to z); its batches carry ``'label'``. ``Model.sample`` cycles
+  the labels ``0, 1, ..., num_classes - 1``; :func:`sample_conditional` takes them explicitly.
 """
 
 from __future__ import annotations
@@ -28,30 +32,48 @@ import jax.numpy as jnp
 from genjax.base import Likelihood, Model
 from genjax.distributions import bernoulli_log_prob, diag_gaussian_log_prob, discretized_logistic_log_prob
 from genjax.losses import gaussian_kl
-from genjax.nn.conv import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
-from genjax.typing import Array, Batch, Params, PRNGKey
+from genjax.nn.conv import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder, check_divisible
+from genjax.typing import Array, Batch, Params, PRNGKey, State
 
-__all__ = ["VAEConfig", "make_vae", "encode", "decode_params", "reconstruct", "interpolate", "sample_conditional",
-           "iwae_bound", "elbo_terms"]
+__all__ = [
+    "VAEConfig",
+    "make_vae",
+    "encode",
+    "decode_params",
+    "log_likelihood",
+    "elbo_terms",
+    "iwae_bound",
+    "kl_weight",
+    "reconstruct",
+    "interpolate",
+    "sample_conditional",
+    "LIKELIHOODS",
+    "ARCHITECTURES",
+]
 
 LIKELIHOODS = ("bernoulli", "gaussian", "logistic")
+ARCHITECTURES = ("mlp", "conv")
+_MIN_LOG_SCALE = -7.0  # the logistic's scale floor of PixelCNN++: keeps bins from collapsing to NaN
 
 
 @dataclasses.dataclass(frozen=True)
 class VAEConfig:
-    """Attributes:
-    data_shape: one example's shape ``(H, W, C)`` (or ``(D,)`` with the MLP architecture).
-    architecture: ``'mlp'`` or ``'conv'``.
-    latent_dim: Z.
-    hidden: MLP hidden widths (encoder; reversed for the decoder).
-    channels: conv widths (encoder; reversed for the decoder).
-    likelihood: one of ``'bernoulli'``, ``'gaussian'``, ``'logistic'``.
-    fixed_log_var: the Gaussian decoder's log-variance when fixed; ``None`` learns it per pixel.
-    levels: grid size of the logistic likelihood.
-    beta: KL weight after warm-up.
-    kl_warmup_steps: steps of the linear ramp of beta from 0 (0: no warm-up).
-    num_classes: > 0 for a conditional VAE.
-    iwae_samples, iwae_chunk: K of ``log_prob`` and the samples per chunk.
+    """Hyperparameters of a VAE.
+
+    Attributes:
+      data_shape: one example's shape ``(H, W, C)``; the MLP also takes ``(D,)``.
+      architecture: ``'mlp'`` (ReLU) or ``'conv'`` (SiLU, see :mod:`genjax.nn.conv`).
+      latent_dim: Z.
+      hidden: MLP hidden widths of the encoder (reversed for the decoder); ``()`` is linear.
+      channels: conv widths of the encoder (reversed for the decoder).
+      likelihood: ``'bernoulli'``, ``'gaussian'`` or ``'logistic'``.
+      fixed_log_var: the Gaussian decoder's log-variance; ``None`` learns one per pixel.
+      levels: grid size of the logistic likelihood (17 for the digits, 256 for 8-bit images).
+      beta: KL weight after warm-up.
+      kl_warmup_steps: length of the linear ramp of the KL weight from 0 (0: none).
+      num_classes: > 0 for a conditional VAE on ``batch['label']``.
+      iwae_samples: K of ``Model.log_prob``.
+      iwae_chunk: draws per chunk of the IWAE bound; divides ``iwae_samples``.
     """
 
     data_shape: tuple[int, ...] = (8, 8, 1)
@@ -71,164 +93,240 @@ class VAEConfig:
     def __post_init__(self):
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
-        if self.architecture not in ("mlp", "conv"):
-            raise ValueError(f"architecture must be 'mlp' or 'conv', got {self.architecture!r}")
-        if self.iwae_samples % self.iwae_chunk:
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+        if self.architecture == "conv":
+            check_divisible(self.data_shape, len(self.channels))
+        if self.latent_dim < 1:
+            raise ValueError(f"latent_dim must be >= 1, got {self.latent_dim}")
+        if self.likelihood == "logistic" and self.levels < 2:
+            raise ValueError(f"levels must be >= 2 for the logistic likelihood, got {self.levels}")
+        if self.beta < 0 or self.kl_warmup_steps < 0:
+            raise ValueError(f"beta and kl_warmup_steps must be >= 0, got {self.beta}, {self.kl_warmup_steps}")
+        if self.iwae_chunk < 1 or self.iwae_samples % self.iwae_chunk:
             raise ValueError(f"iwae_chunk={self.iwae_chunk} must divide iwae_samples={self.iwae_samples}")
 
 
-def _per_pixel(config: VAEConfig) -> int:
-    return 2 if config.likelihood == "logistic" or (config.likelihood == "gaussian" and config.fixed_log_var is None) else 1
+def _params_per_value(config: VAEConfig) -> int:
+    learned_scale = config.likelihood == "logistic" or (
+        config.likelihood == "gaussian" and config.fixed_log_var is None
+    )
+    return 2 if learned_scale else 1
 
 
 def _networks(config: VAEConfig):
+    per_value = _params_per_value(config)
     if config.architecture == "mlp":
-        return (MLPEncoder(config.latent_dim, config.hidden),
-                MLPDecoder(config.data_shape, tuple(reversed(config.hidden)), _per_pixel(config)))
-    return (ConvEncoder(config.latent_dim, config.channels),
-            ConvDecoder(config.data_shape, tuple(reversed(config.channels)), _per_pixel(config)))
+        hidden = tuple(config.hidden)
+        return MLPEncoder(config.latent_dim, hidden), MLPDecoder(config.data_shape, hidden[::-1], per_value)
+    channels = tuple(config.channels)
+    return ConvEncoder(config.latent_dim, channels), ConvDecoder(config.data_shape, channels[::-1], per_value)
 
 
-def _condition_input(x: Array, label: Optional[Array], config: VAEConfig) -> Array:
+def _with_label_channels(config: VAEConfig, x: Array, label: Optional[Array]) -> Array:
     if not config.num_classes:
         return x
     onehot = jax.nn.one_hot(label, config.num_classes, dtype=x.dtype)
-    if x.ndim == 2:
-        return jnp.concatenate([x, onehot], -1)
-    return jnp.concatenate([x, jnp.broadcast_to(onehot[:, None, None, :], x.shape[:3] + (config.num_classes,))], -1)
+    onehot = onehot.reshape((x.shape[0],) + (1,) * (x.ndim - 2) + (config.num_classes,))
+    return jnp.concatenate([x, jnp.broadcast_to(onehot, x.shape[:-1] + (config.num_classes,))], -1)
 
 
-def _condition_latent(z: Array, label: Optional[Array], config: VAEConfig) -> Array:
+def _labels(config: VAEConfig, batch: Batch) -> Optional[Array]:
     if not config.num_classes:
-        return z
-    return jnp.concatenate([z, jax.nn.one_hot(label, config.num_classes, dtype=z.dtype)], -1)
+        return None
+    if "label" not in batch:
+        raise ValueError("a conditional VAE (num_classes > 0) needs batch['label']")
+    return batch["label"]
 
 
 def encode(config: VAEConfig, params: Params, x: Array, label: Optional[Array] = None) -> tuple[Array, Array]:
-    """``(mean, log_var)`` of q(z | x), each ``[B, Z]``."""
-    enc, _ = _networks(config)
-    return enc.apply({"params": params["encoder"]}, _condition_input(x, label, config))
+    """``(mean, log_var)`` of ``q(z | x)``, each float32 [B, Z].
+
+    Args:
+      config: the model's config.
+      params: ``{'encoder', 'decoder'}``.
+      x: float32 [B, *data_shape].
+      label: int32 [B] for a conditional VAE, else ``None``.
+    """
+    encoder, _ = _networks(config)
+    return encoder.apply({"params": params["encoder"]}, _with_label_channels(config, x, label))
 
 
 def decode_params(config: VAEConfig, params: Params, z: Array, label: Optional[Array] = None) -> Array:
-    """The decoder's raw output for ``z [B, Z]``: ``[B, *data_shape[:-1], C * per_pixel]``."""
-    _, dec = _networks(config)
-    return dec.apply({"params": params["decoder"]}, _condition_latent(z, label, config))
+    """The decoder's raw output for ``z`` float32 [B, Z]: ``[B, *data_shape[:-1], C * P]`` with P = 1
+    (Bernoulli logits; Gaussian mean with a fixed variance) or 2 (location, then log-variance for the
+    Gaussian or log-scale for the logistic, each C channels)."""
+    _, decoder = _networks(config)
+    if config.num_classes:
+        z = jnp.concatenate([z, jax.nn.one_hot(label, config.num_classes, dtype=z.dtype)], -1)
+    return decoder.apply({"params": params["decoder"]}, z)
 
 
-def _split(config: VAEConfig, params: Params, out: Array) -> tuple[Array, Optional[Array]]:
+def _location_and_scale(config: VAEConfig, out: Array) -> tuple[Array, Optional[Array]]:
     c = config.data_shape[-1]
-    if _per_pixel(config) == 2:
+    if _params_per_value(config) == 2:
         return out[..., :c], out[..., c:]
     if config.likelihood == "gaussian":
-        return out, jnp.full_like(out, config.fixed_log_var)
+        return out, jnp.asarray(config.fixed_log_var, out.dtype)
     return out, None
 
 
-def _log_likelihood(config: VAEConfig, params: Params, out: Array, x: Array) -> Array:
-    loc, log_scale = _split(config, params, out)
+def log_likelihood(config: VAEConfig, out: Array, x: Array) -> Array:
+    """``log p(x | z)`` in nats, float32 [B], from the decoder output ``out`` of
+    :func:`decode_params` and ``x`` [B, *data_shape] ({0, 1} or the [-1, 1] grid)."""
+    loc, scale = _location_and_scale(config, out)
     if config.likelihood == "bernoulli":
         return bernoulli_log_prob(loc, x)
     if config.likelihood == "gaussian":
-        return diag_gaussian_log_prob(loc, log_scale, x)
-    return discretized_logistic_log_prob(loc, jnp.maximum(log_scale, -7.0), x, config.levels)
+        return diag_gaussian_log_prob(loc, scale, x)
+    return discretized_logistic_log_prob(loc, jnp.maximum(scale, _MIN_LOG_SCALE), x, config.levels)
 
 
-def _mean_observation(config: VAEConfig, params: Params, out: Array) -> Array:
-    loc, _ = _split(config, params, out)
+def _mean_observation(config: VAEConfig, out: Array) -> Array:
+    loc, _ = _location_and_scale(config, out)
     return jax.nn.sigmoid(loc) if config.likelihood == "bernoulli" else jnp.clip(loc, -1.0, 1.0)
 
 
-def elbo_terms(config: VAEConfig, params: Params, key: PRNGKey, x: Array, label: Optional[Array] = None):
-    """One-sample ``(log p(x | z), KL(q || p))`` per example, each ``[B]``."""
+def elbo_terms(
+    config: VAEConfig, params: Params, key: PRNGKey, x: Array, label: Optional[Array] = None
+) -> tuple[Array, Array]:
+    """One-draw reconstruction ``log p(x | z)``, ``z ~ q(z | x)``, and the analytic
+    ``KL(q(z | x) || N(0, I))``, each float32 [B] nats; the ELBO is their difference."""
     mean, log_var = encode(config, params, x, label)
-    z = mean + jnp.exp(0.5 * log_var) * jax.random.normal(key, mean.shape)
-    return _log_likelihood(config, params, decode_params(config, params, z, label), x), gaussian_kl(mean, log_var)
+    z = mean + jnp.exp(0.5 * log_var) * jax.random.normal(key, mean.shape, mean.dtype)
+    return log_likelihood(config, decode_params(config, params, z, label), x), gaussian_kl(mean, log_var)
 
 
-def iwae_bound(config: VAEConfig, params: Params, key: PRNGKey, x: Array, num_samples: int, chunk: int,
-               label: Optional[Array] = None) -> Array:
-    """``log 1/K sum_k p(x | z_k) p(z_k) / q(z_k | x)`` per example ``[B]``, in ``K / chunk`` chunks
-    (a running log-sum-exp), so K = 5,000 needs only ``chunk`` decoder passes of memory."""
+def iwae_bound(
+    config: VAEConfig,
+    params: Params,
+    key: PRNGKey,
+    x: Array,
+    num_samples: int,
+    chunk: int,
+    label: Optional[Array] = None,
+) -> Array:
+    """The importance-weighted bound ``log (1/K) sum_k w_k``, ``w_k = p(x | z_k) p(z_k) / q(z_k | x)``.
+
+    Args:
+      config, params: the model.
+      key: PRNG key of the K draws.
+      x: float32 [B, *data_shape].
+      num_samples: K.
+      chunk: draws decoded at once (one batch of ``chunk * B``); must divide K.
+      label: int32 [B] for a conditional VAE.
+
+    Returns:
+      float32 [B] nats, ``<= log p(x)``.
+
+    Raises:
+      ValueError: when ``chunk`` does not divide ``num_samples``.
+    """
+    if chunk < 1 or num_samples % chunk:
+        raise ValueError(f"chunk={chunk} must divide num_samples={num_samples}")
     mean, log_var = encode(config, params, x, label)
     std = jnp.exp(0.5 * log_var)
+    b = x.shape[0]
+    x_rep = jnp.broadcast_to(x, (chunk,) + x.shape).reshape((chunk * b,) + x.shape[1:])
+    label_rep = None if label is None else jnp.tile(label, chunk)
 
-    def chunk_lse(k):
-        eps = jax.random.normal(k, (chunk,) + mean.shape)
-        z = mean + std * eps
-        def one(zi, ei):
-            log_px = _log_likelihood(config, params, decode_params(config, params, zi, label), x)
-            log_pz = diag_gaussian_log_prob(jnp.zeros_like(zi), jnp.zeros_like(zi), zi)
-            log_qz = diag_gaussian_log_prob(mean, log_var, zi)
-            return log_px + log_pz - log_qz
-        log_w = jax.lax.map(lambda a: one(*a), (z, eps))  # [chunk, B]
-        return jax.scipy.special.logsumexp(log_w, axis=0)
+    def chunk_log_mean_exp(k: PRNGKey) -> Array:
+        eps = jax.random.normal(k, (chunk,) + mean.shape, mean.dtype)
+        z = (mean + std * eps).reshape(chunk * b, -1)
+        log_px = log_likelihood(config, decode_params(config, params, z, label_rep), x_rep).reshape(chunk, b)
+        # log p(z) - log q(z | x) in terms of eps: the 2 pi constants cancel.
+        log_pz_over_qz = 0.5 * jnp.sum(jnp.square(eps) + log_var - jnp.square(z.reshape(eps.shape)), -1)
+        return jax.scipy.special.logsumexp(log_px + log_pz_over_qz, axis=0)
 
-    keys = jax.random.split(key, num_samples // chunk)
-    lse = jax.lax.map(chunk_lse, keys)  # [num_chunks, B]
-    return jax.scipy.special.logsumexp(lse, axis=0) - math.log(num_samples)
+    per_chunk = jax.lax.map(chunk_log_mean_exp, jax.random.split(key, num_samples // chunk))
+    return jax.scipy.special.logsumexp(per_chunk, axis=0) - math.log(num_samples)
+
+
+def kl_weight(config: VAEConfig, step: Array) -> Array:
+    """``beta_t = beta * min(1, t / kl_warmup_steps)`` (``beta`` without warm-up), float32 scalar."""
+    if not config.kl_warmup_steps:
+        return jnp.asarray(config.beta, jnp.float32)
+    return config.beta * jnp.minimum(1.0, jnp.asarray(step, jnp.float32) / config.kl_warmup_steps)
 
 
 def reconstruct(config: VAEConfig, params: Params, x: Array, label: Optional[Array] = None) -> Array:
-    """Decoder mean at the posterior mean: ``[B, *data_shape]``."""
+    """The decoder's mean at the posterior mean, shaped like ``x`` [B, *data_shape]: probabilities in
+    [0, 1] (Bernoulli) or locations clipped to [-1, 1]."""
     mean, _ = encode(config, params, x, label)
-    return _mean_observation(config, params, decode_params(config, params, mean, label))
+    return _mean_observation(config, decode_params(config, params, mean, label))
 
 
-def interpolate(config: VAEConfig, params: Params, x0: Array, x1: Array, num: int) -> Array:
-    """Decoder means along the straight line between the posterior means of ``x0`` and ``x1``
-    (``[1, ...]`` each): ``[num, *data_shape]``."""
-    m0, m1 = encode(config, params, x0)[0], encode(config, params, x1)[0]
+def interpolate(
+    config: VAEConfig, params: Params, x0: Array, x1: Array, num: int, label: Optional[Array] = None
+) -> Array:
+    """Decoder means along the segment between the posterior means of ``x0`` and ``x1`` (each
+    ``[1, *data_shape]``, endpoints included): ``[num, *data_shape]``. A conditional VAE takes one
+    ``label`` int32 [1] for the whole path."""
+    m0 = encode(config, params, x0, label)[0]
+    m1 = encode(config, params, x1, label)[0]
     t = jnp.linspace(0.0, 1.0, num)[:, None]
-    return _mean_observation(config, params, decode_params(config, params, (1 - t) * m0 + t * m1))
+    labels = None if label is None else jnp.broadcast_to(label, (num,))
+    return _mean_observation(config, decode_params(config, params, (1 - t) * m0 + t * m1, labels))
+
+
+def _sample(config: VAEConfig, params: Params, key: PRNGKey, labels: Optional[Array], n: int) -> Array:
+    k_z, k_x = jax.random.split(key)
+    out = decode_params(config, params, jax.random.normal(k_z, (n, config.latent_dim)), labels)
+    if config.likelihood == "bernoulli":
+        return jax.random.bernoulli(k_x, jax.nn.sigmoid(out)).astype(jnp.float32)
+    return _mean_observation(config, out)
 
 
 def sample_conditional(config: VAEConfig, params: Params, key: PRNGKey, labels: Array) -> Array:
-    """Decoder means for prior draws conditioned on ``labels`` int32 [n] (conditional VAEs)."""
-    z = jax.random.normal(key, (labels.shape[0], config.latent_dim))
-    return _mean_observation(config, params, decode_params(config, params, z, labels))
+    """Draws ``z ~ N(0, I)`` and decodes it under ``labels`` int32 [n] (a conditional VAE):
+    Bernoulli draws in {0, 1}, or decoder means in [-1, 1]; ``[n, *data_shape]``.
+
+    Raises:
+      ValueError: for an unconditional config.
+    """
+    if not config.num_classes:
+        raise ValueError("sample_conditional needs a conditional VAE (num_classes > 0)")
+    return _sample(config, params, key, labels, labels.shape[0])
 
 
 def make_vae(config: VAEConfig) -> Model:
     """Builds the VAE :class:`~genjax.base.Model`.
 
-    Batches: ``{'image': [B, *data_shape]}`` ({0, 1} for Bernoulli, [-1, 1] otherwise), with
-    ``'label'`` for conditional VAEs. ``sample`` returns Bernoulli draws (binary data) or decoder
-    means (continuous data); conditional models cycle the labels ``0..num_classes-1``. Metrics:
-    ``recon`` (nats), ``kl`` (nats), ``neg_elbo`` and ``beta``.
+    Batches are ``{'image': float32 [B, *data_shape]}`` in {0, 1} (Bernoulli) or [-1, 1], plus
+    ``'label'`` int32 [B] for a conditional VAE. Params ``{'encoder', 'decoder'}``; state
+    ``{'step': int32}`` (the warm-up clock). Metrics, batch means in nats: ``recon``
+    (``-log p(x | z)``), ``kl``, ``neg_elbo`` (``recon + kl``, what the bound reports whatever the
+    weight) and ``beta`` (the KL weight used). ``sample`` returns Bernoulli draws for binary data and
+    decoder means for continuous data (conditional: labels cycle ``0..num_classes-1``).
+    ``log_prob`` is the IWAE-``iwae_samples`` bound (``Likelihood.LOWER_BOUND``).
     """
-    enc, dec = _networks(config)
+    encoder, decoder = _networks(config)
 
-    def init(key, batch):
-        k1, k2 = jax.random.split(key)
-        x = batch["image"][:1]
+    def init(key: PRNGKey, batch: Batch) -> dict:
+        k_enc, k_dec = jax.random.split(key)
+        x = jnp.asarray(batch["image"][:1], jnp.float32)
         label = jnp.zeros((1,), jnp.int32) if config.num_classes else None
-        enc_p = enc.init(k1, _condition_input(x, label, config))["params"]
-        dec_p = dec.init(k2, _condition_latent(jnp.zeros((1, config.latent_dim)), label, config))["params"]
-        return {"params": {"encoder": enc_p, "decoder": dec_p}, "state": {"step": jnp.zeros((), jnp.int32)}}
+        z = jnp.zeros((1, config.latent_dim + config.num_classes))
+        params = {
+            "encoder": encoder.init(k_enc, _with_label_channels(config, x, label))["params"],
+            "decoder": decoder.init(k_dec, z)["params"],
+        }
+        return {"params": params, "state": {"step": jnp.zeros((), jnp.int32)}}
 
-    def loss(params, state, batch, key):
-        x, label = batch["image"], batch.get("label") if config.num_classes else None
-        log_px, kl = elbo_terms(config, params, key, x, label)
-        if config.kl_warmup_steps:
-            beta = config.beta * jnp.minimum(1.0, state["step"].astype(jnp.float32) / config.kl_warmup_steps)
-        else:
-            beta = jnp.asarray(config.beta)
+    def loss(params: Params, state: State, batch: Batch, key: PRNGKey):
+        log_px, kl = elbo_terms(config, params, key, batch["image"], _labels(config, batch))
+        beta = kl_weight(config, state["step"])
         recon, kl_mean = -jnp.mean(log_px), jnp.mean(kl)
         metrics = {"recon": recon, "kl": kl_mean, "neg_elbo": recon + kl_mean, "beta": beta}
         return recon + beta * kl_mean, (metrics, {"step": state["step"] + 1})
 
-    def sample(params, state, key, n):
-        k_z, k_x = jax.random.split(key)
+    def sample(params: Params, state: State, key: PRNGKey, n: int) -> Array:
         labels = jnp.arange(n, dtype=jnp.int32) % config.num_classes if config.num_classes else None
-        z = jax.random.normal(k_z, (n, config.latent_dim))
-        out = decode_params(config, params, z, labels)
-        if config.likelihood == "bernoulli":
-            return jax.random.bernoulli(k_x, jax.nn.sigmoid(out)).astype(jnp.float32)
-        return _mean_observation(config, params, out)
+        return _sample(config, params, key, labels, n)
 
-    def log_prob(params, state, batch, key):
-        label = batch.get("label") if config.num_classes else None
-        return iwae_bound(config, params, key, batch["image"], config.iwae_samples, config.iwae_chunk, label)
+    def log_prob(params: Params, state: State, batch: Batch, key: PRNGKey) -> Array:
+        return iwae_bound(
+            config, params, key, batch["image"], config.iwae_samples, config.iwae_chunk, _labels(config, batch)
+        )
 
     return Model(init, loss, sample, log_prob, Likelihood.LOWER_BOUND)
