@@ -32,6 +32,7 @@ ENTRIES = (
     ("VAE (conv, logistic)", "vae_digits"),
     ("GAN (hinge, SN)", "gan_digits"),
     ("RealNVP", "flow_digits"),
+    ("PixelCNN (gated)", "pixelcnn_digits"),
     ("Diffusion (EDM, Heun-18)", "diffusion_digits"),
     ("Consistency (CD, 1 step)", "consistency_digits"),
 )
