@@ -61,17 +61,27 @@ def photo_patches(n: int, seed: int = 0) -> np.ndarray:
     for i in range(n):
         p = photos[i % len(photos)]
         r, c = rng.integers(0, p.shape[0] - 32), rng.integers(0, p.shape[1] - 32)
-        small = p[r:r + 32, c:c + 32].reshape(8, 4, 8, 4).mean(axis=(1, 3))
+        small = p[r : r + 32, c : c + 32].reshape(8, 4, 8, 4).mean(axis=(1, 3))
         out.append(np.round(small * (LEVELS - 1)) / (LEVELS - 1) * 2.0 - 1.0)
     return np.asarray(out, np.float32)[..., None]
 
 
-def train(config: flows.FlowConfig, x_train: np.ndarray, steps: int, lr: float, key) -> training.TrainState:
+def train(
+    config: flows.FlowConfig, x_train: np.ndarray, steps: int, lr: float, key
+) -> training.TrainState:
     data = batching.epoch_batches({"image": x_train}, BATCH, seed=0)
-    optimizer = optax.chain(optax.clip_by_global_norm(100.0), optax.adam(optax.cosine_decay_schedule(lr, steps)))
+    optimizer = optax.chain(
+        optax.clip_by_global_norm(100.0), optax.adam(optax.cosine_decay_schedule(lr, steps))
+    )
     return training.fit(
-        flows.make_flow(config), optimizer, data, key=key, num_steps=steps,
-        log_every=steps, checkpoint_every=steps, progress=False,
+        flows.make_flow(config),
+        optimizer,
+        data,
+        key=key,
+        num_steps=steps,
+        log_every=steps,
+        checkpoint_every=steps,
+        progress=False,
     )
 
 
@@ -113,7 +123,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--workdir", default="runs/flows_quality")
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--eval-draws", type=int, default=10)
-    parser.add_argument("--quick", action="store_true", help="a few steps, to check the script runs")
+    parser.add_argument(
+        "--quick", action="store_true", help="a few steps, to check the script runs"
+    )
     args = parser.parse_args(argv)
     steps = 20 if args.quick else args.steps
     x_train, x_test = load_splits()
@@ -122,23 +134,37 @@ def main(argv=None) -> dict:
         "realnvp": (flows.REALNVP_DIGITS, 1e-3),
         "realnvp_glow_steps": (dataclasses.replace(flows.REALNVP_DIGITS, glow_steps=True), 1e-3),
     }
-    results: dict = {"steps": steps, "batch": BATCH, "train_size": len(x_train), "test_size": len(x_test),
-                     "uniform_bits_per_dim": math.log2(LEVELS)}
+    results: dict = {
+        "steps": steps,
+        "batch": BATCH,
+        "train_size": len(x_train),
+        "test_size": len(x_test),
+        "uniform_bits_per_dim": math.log2(LEVELS),
+    }
     rows = []
     key = jax.random.PRNGKey(0)
     for name, (config, lr) in models.items():
         t0 = time.perf_counter()
         state = train(config, x_train, steps, lr, jax.random.fold_in(key, 1))
         row = {"train_seconds": time.perf_counter() - t0}
-        row.update(evaluate(config, state.params, x_test, args.eval_draws, jax.random.fold_in(key, 2)))
+        row.update(
+            evaluate(config, state.params, x_test, args.eval_draws, jax.random.fold_in(key, 2))
+        )
         row.update(anomaly(config, state.params, x_test, jax.random.fold_in(key, 3)))
         flow = flows.make_flow_functions(config)
         for t in (1.0, 0.7):
-            rows.append((f"{name} T={t}", np.asarray(flow.sample(state.params, {}, jax.random.fold_in(key, 4), 10, t))))
+            rows.append(
+                (
+                    f"{name} T={t}",
+                    np.asarray(flow.sample(state.params, {}, jax.random.fold_in(key, 4), 10, t)),
+                )
+            )
         results[name] = row
         print(name, json.dumps(row), file=sys.stderr)
     rows.append(("test data", x_test[:10]))
-    results["samples_png"] = save_gallery(rows, os.path.join(args.workdir, "samples.png"), title="flows on digits")
+    results["samples_png"] = save_gallery(
+        rows, os.path.join(args.workdir, "samples.png"), title="flows on digits"
+    )
     print(json.dumps(results))
     return results
 

@@ -219,7 +219,10 @@ def affine_coupling(mask: np.ndarray, conditioner: nn.Module) -> Bijector:
     def shift_and_log_scale(params, x):
         out = conditioner.apply({"params": params["conditioner"]}, x * mask)
         if out.shape[-1] != 2 * event_shape[-1]:
-            raise ValueError(f"affine_coupling conditioner must output 2 * {event_shape[-1]} channels, got {out.shape}")
+            raise ValueError(
+                f"affine_coupling conditioner must output 2 * {event_shape[-1]} channels, "
+                f"got {out.shape}"
+            )
         t, raw = jnp.split(out, 2, axis=-1)
         return (1.0 - mask) * t, (1.0 - mask) * params["scale"] * jnp.tanh(raw)
 
@@ -311,7 +314,7 @@ def factor_out(inner: Bijector) -> Bijector:
         c = x.shape[-1]
         if c % 2:
             raise ValueError(f"factor_out needs an even number of channels, got {x.shape}")
-        return x[..., : c // 2], x[..., c // 2:]
+        return x[..., : c // 2], x[..., c // 2 :]
 
     def init(key, x):
         return inner.init(key, split(x)[1])
@@ -375,7 +378,9 @@ def invertible_conv1x1(num_channels: int, seed: int = 0) -> Bijector:
         map with an O(C) log-determinant).
       seed: numpy seed of the initial rotation.
     """
-    rotation = np.linalg.qr(np.random.default_rng(seed).normal(size=(num_channels, num_channels)))[0]
+    rotation = np.linalg.qr(np.random.default_rng(seed).normal(size=(num_channels, num_channels)))[
+        0
+    ]
     perm, lower, upper = scipy.linalg.lu(rotation)
     diag = np.diag(upper)
     perm = jnp.asarray(perm, jnp.float32)
@@ -390,7 +395,9 @@ def invertible_conv1x1(num_channels: int, seed: int = 0) -> Bijector:
 
     def init(key, x):
         if x.shape[-1] != num_channels:
-            raise ValueError(f"invertible_conv1x1 was built for {num_channels} channels, got input {x.shape}")
+            raise ValueError(
+                f"invertible_conv1x1 was built for {num_channels} channels, got input {x.shape}"
+            )
         return dict(init_params)
 
     def factors(params):

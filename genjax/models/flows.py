@@ -108,7 +108,9 @@ class FlowConfig:
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+            raise ValueError(
+                f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}"
+            )
         if self.prior not in PRIORS:
             raise ValueError(f"prior must be one of {PRIORS}, got {self.prior!r}")
         if self.num_levels is not None and self.num_levels < 2:
@@ -120,12 +122,16 @@ class FlowConfig:
                 raise ValueError(f"realnvp needs data_shape (H, W, C), got {self.data_shape}")
             h, w, _ = self.data_shape
             if h % 2 ** (self.num_scales - 1) or w % 2 ** (self.num_scales - 1):
-                raise ValueError(f"realnvp with {self.num_scales} scales needs H, W divisible by "
-                                 f"{2 ** (self.num_scales - 1)}, got {self.data_shape}")
+                raise ValueError(
+                    f"realnvp with {self.num_scales} scales needs H, W divisible by "
+                    f"{2 ** (self.num_scales - 1)}, got {self.data_shape}"
+                )
         if self.architecture == "realnvp" and self.num_levels is None:
             raise ValueError("realnvp models images on the unit cube: num_levels must be set")
         if self.architecture in ("nice", "mlp") and self.dim % 2:
-            raise ValueError(f"{self.architecture} partitions the data in halves: D must be even, got {self.dim}")
+            raise ValueError(
+                f"{self.architecture} partitions the data in halves: D must be even, got {self.dim}"
+            )
 
     @property
     def dim(self) -> int:
@@ -134,19 +140,31 @@ class FlowConfig:
 
     @property
     def data_key(self) -> str:
-        """The batch key of the data: ``'image'`` for discrete images, ``'x'`` for continuous data."""
+        """The batch key: ``'image'`` for discrete images, ``'x'`` for continuous data."""
         return "x" if self.num_levels is None else "image"
 
 
 NICE_MNIST = FlowConfig(
-    architecture="nice", data_shape=(28, 28, 1), num_levels=256, prior="logistic", num_couplings=4, hidden=(1000,) * 5
+    architecture="nice",
+    data_shape=(28, 28, 1),
+    num_levels=256,
+    prior="logistic",
+    num_couplings=4,
+    hidden=(1000,) * 5,
 )
-"""NICE as in Dinh et al. (2014) for MNIST: 4 additive couplings of 5 x 1000 ReLU MLPs, logistic prior."""
-NICE_DIGITS = dataclasses.replace(NICE_MNIST, data_shape=(8, 8, 1), num_levels=17, hidden=(256,) * 5)
+"""NICE as in Dinh et al. (2014) for MNIST: 4 additive couplings of 5 x 1000 ReLU MLPs, logistic
+prior."""
+NICE_DIGITS = dataclasses.replace(
+    NICE_MNIST, data_shape=(8, 8, 1), num_levels=17, hidden=(256,) * 5
+)
 """The NICE architecture for 8x8 digits with 17 levels (width 256 instead of 1000)."""
-REALNVP_DIGITS = FlowConfig(architecture="realnvp", data_shape=(8, 8, 1), num_levels=17, num_scales=2)
+REALNVP_DIGITS = FlowConfig(
+    architecture="realnvp", data_shape=(8, 8, 1), num_levels=17, num_scales=2
+)
 """RealNVP for 8x8 digits: two scales (8x8x1, then 4x4x2 after squeezing and factoring out)."""
-TOY_2D = FlowConfig(architecture="mlp", data_shape=(2,), num_levels=None, num_couplings=8, hidden=(64, 64))
+TOY_2D = FlowConfig(
+    architecture="mlp", data_shape=(2,), num_levels=None, num_couplings=8, hidden=(64, 64)
+)
 """Eight affine MLP couplings for 2-D toy densities."""
 
 
@@ -161,7 +179,9 @@ class _PartitionMLP(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        h = MLP(self.hidden + (len(self.out_idx),), zero_init_last=True)(x[..., jnp.array(self.cond_idx)])
+        h = MLP(self.hidden + (len(self.out_idx),), zero_init_last=True)(
+            x[..., jnp.array(self.cond_idx)]
+        )
         return jnp.zeros_like(x).at[..., jnp.array(self.out_idx)].set(h)
 
 
@@ -191,7 +211,9 @@ def _nice(config: FlowConfig) -> bj.Bijector:
     for i in range(config.num_couplings):
         mask = bj.checkerboard_mask((d,), i % 2)
         cond, out = np.flatnonzero(mask), np.flatnonzero(1 - mask)
-        layers.append(bj.additive_coupling(mask, _PartitionMLP(tuple(cond), tuple(out), tuple(config.hidden))))
+        layers.append(
+            bj.additive_coupling(mask, _PartitionMLP(tuple(cond), tuple(out), tuple(config.hidden)))
+        )
     return bj.chain(layers + [bj.diagonal_scaling((d,))])
 
 
@@ -215,13 +237,25 @@ def _realnvp_coupling(config: FlowConfig, mask: np.ndarray, seed: int) -> list[b
 def _realnvp_scale(config: FlowConfig, shape: tuple[int, int, int], scale: int) -> bj.Bijector:
     h, w, c = shape
     if scale == config.num_scales - 1:
-        return bj.chain([
-            layer for i in range(4) for layer in _realnvp_coupling(config, bj.checkerboard_mask(shape, i % 2), i)
-        ])
-    layers = [layer for i in range(3) for layer in _realnvp_coupling(config, bj.checkerboard_mask(shape, i % 2), i)]
+        return bj.chain(
+            [
+                layer
+                for i in range(4)
+                for layer in _realnvp_coupling(config, bj.checkerboard_mask(shape, i % 2), i)
+            ]
+        )
+    layers = [
+        layer
+        for i in range(3)
+        for layer in _realnvp_coupling(config, bj.checkerboard_mask(shape, i % 2), i)
+    ]
     layers.append(bj.squeeze())
     squeezed = (h // 2, w // 2, 4 * c)
-    layers += [layer for i in range(3) for layer in _realnvp_coupling(config, bj.channel_mask(squeezed, i % 2), i)]
+    layers += [
+        layer
+        for i in range(3)
+        for layer in _realnvp_coupling(config, bj.channel_mask(squeezed, i % 2), i)
+    ]
     layers.append(bj.factor_out(_realnvp_scale(config, (h // 2, w // 2, 2 * c), scale + 1)))
     return bj.chain(layers)
 
@@ -238,7 +272,9 @@ def build_bijector(config: FlowConfig) -> bj.Bijector:
         )
     if config.architecture == "mlp":
         return _mlp_flow(config)
-    return bj.chain([bj.logit(config.logit_alpha), _realnvp_scale(config, tuple(config.data_shape), 0)])
+    return bj.chain(
+        [bj.logit(config.logit_alpha), _realnvp_scale(config, tuple(config.data_shape), 0)]
+    )
 
 
 def _reshape_first(out: tuple[Array, Array], shape: tuple[int, ...]) -> tuple[Array, Array]:
@@ -296,7 +332,7 @@ def nats_on_unit_cube(log_prob: Array, dim: int, num_levels: int) -> Array:
 
 
 def _to_unit(x: Array, noise: Array | float, levels: int) -> Array:
-    """[-1, 1] grid images -> ``u = (k + noise) / L`` on the unit cube (``k`` = the level, rounded)."""
+    """[-1, 1] grid images -> ``u = (k + noise) / L`` in the unit cube (``k``: the level)."""
     k = jnp.clip(jnp.round((x + 1.0) * 0.5 * (levels - 1)), 0, levels - 1)
     return (k + noise) / levels
 
@@ -386,7 +422,11 @@ def make_flow(config: FlowConfig) -> Model:
     def init(key, batch):
         k_noise, k_init = jax.random.split(key)
         x = batch[config.data_key]
-        u = x if config.num_levels is None else _to_unit(x, jax.random.uniform(k_noise, x.shape), config.num_levels)
+        u = (
+            x
+            if config.num_levels is None
+            else _to_unit(x, jax.random.uniform(k_noise, x.shape), config.num_levels)
+        )
         return {"params": flow.bijector.init(k_init, u), "state": {}}
 
     def loss(params, state, batch, key):

@@ -24,7 +24,9 @@ from genjax.models import flows
 
 SMALL = {
     "nice": dataclasses.replace(flows.NICE_DIGITS, data_shape=(4, 4, 1), hidden=(16, 16)),
-    "realnvp": dataclasses.replace(flows.REALNVP_DIGITS, data_shape=(4, 4, 1), conv_features=8, num_blocks=1),
+    "realnvp": dataclasses.replace(
+        flows.REALNVP_DIGITS, data_shape=(4, 4, 1), conv_features=8, num_blocks=1
+    ),
     "glow": dataclasses.replace(
         flows.REALNVP_DIGITS, data_shape=(4, 4, 1), conv_features=8, num_blocks=1, glow_steps=True
     ),
@@ -42,7 +44,9 @@ def _batch(config, key, n=4):
 def _perturb(key, params, scale=0.2):
     leaves, tree = jax.tree.flatten(params)
     keys = jax.random.split(key, len(leaves))
-    return jax.tree.unflatten(tree, [x + scale * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys)])
+    return jax.tree.unflatten(
+        tree, [x + scale * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys, strict=True)]
+    )
 
 
 def _trained_like_params(config, seed=0, scale=0.05):
@@ -59,8 +63,13 @@ def _round_trip(config, with_jacobian, params, x, key):
     flow = flows.make_flow_functions(config)
     z = flow.encode(params, x, key)
     u_back, inv_log_det = flow.bijector.inverse_and_log_det(params, z)
-    u = x if config.num_levels is None else (
-        (jnp.round((x + 1) / 2 * (config.num_levels - 1)) + jax.random.uniform(key, x.shape)) / config.num_levels
+    u = (
+        x
+        if config.num_levels is None
+        else (
+            (jnp.round((x + 1) / 2 * (config.num_levels - 1)) + jax.random.uniform(key, x.shape))
+            / config.num_levels
+        )
     )
     _, log_det = flow.bijector.forward_and_log_det(params, u)
 
@@ -77,7 +86,10 @@ def _round_trip(config, with_jacobian, params, x, key):
     [
         ("mlp", True),
         ("nice", True),
-        ("realnvp", False),  # its layers' log-dets are checked one by one in tests/test_bijectors.py
+        (
+            "realnvp",
+            False,
+        ),  # its layers' log-dets are checked one by one in tests/test_bijectors.py
         pytest.param("realnvp", True, marks=pytest.mark.slow),
         pytest.param("glow", True, marks=pytest.mark.slow),
     ],
@@ -86,9 +98,9 @@ def test_whole_model_round_trip_and_log_det(name, with_jacobian):
     config = SMALL[name]
     params, batch = _trained_like_params(config)
     x = batch[config.data_key][:3]
-    z, u, u_back, decoded, log_det, inv_log_det, jac = jax.jit(functools.partial(_round_trip, config, with_jacobian))(
-        params, x, jax.random.PRNGKey(5)
-    )
+    z, u, u_back, decoded, log_det, inv_log_det, jac = jax.jit(
+        functools.partial(_round_trip, config, with_jacobian)
+    )(params, x, jax.random.PRNGKey(5))
     chex.assert_shape(z, (3,) + flows.latent_shape(config))
     np.testing.assert_allclose(u_back.reshape(u.shape), u, atol=1e-4)
     # Decoding the code gives the original (grid) input back.
@@ -128,7 +140,9 @@ def test_nice_at_init_is_the_logistic_prior_on_the_unit_cube():
     params = jax.jit(model.init)(jax.random.PRNGKey(1), batch)["params"]
     x = batch["image"]
     u = (np.round((np.asarray(x) + 1) / 2 * (config.num_levels - 1)) + 0.5) / config.num_levels
-    expected = scipy.stats.logistic.logpdf(u).reshape(5, -1).sum(-1) - config.dim * math.log(config.num_levels)
+    expected = scipy.stats.logistic.logpdf(u).reshape(5, -1).sum(-1) - config.dim * math.log(
+        config.num_levels
+    )
     np.testing.assert_allclose(flow.score(params, {}, x), expected, rtol=1e-5)
     # The loss is the mean negative log-likelihood in bits per dimension.
     key = jax.random.PRNGKey(2)
@@ -161,10 +175,18 @@ def test_maximum_likelihood_on_two_moons_beats_a_gaussian():
     config = SMALL["mlp"]
     data = jnp.asarray(train_x)
     state = training.fit(
-        flows.make_flow(config), optax.adam(3e-3), lambda s: {"x": data[(s % 8) * 250:(s % 8 + 1) * 250]},
-        key=jax.random.PRNGKey(0), num_steps=400, log_every=400, checkpoint_every=400, progress=False,
+        flows.make_flow(config),
+        optax.adam(3e-3),
+        lambda s: {"x": data[(s % 8) * 250 : (s % 8 + 1) * 250]},
+        key=jax.random.PRNGKey(0),
+        num_steps=400,
+        log_every=400,
+        checkpoint_every=400,
+        progress=False,
     )
-    flow_ll = float(jnp.mean(flows.make_flow_functions(config).score(state.params, {}, jnp.asarray(test_x))))
+    flow_ll = float(
+        jnp.mean(flows.make_flow_functions(config).score(state.params, {}, jnp.asarray(test_x)))
+    )
     # A Gaussian fitted to two moons gets about -1.9 nats; the flow must beat it by a clear margin.
     assert flow_ll > gaussian + 0.5, (flow_ll, gaussian)
 
