@@ -127,13 +127,18 @@ def evaluate(config, workdir: str) -> dict[str, Any]:
     result = evaluation.evaluate_images(images, reference, reference_name=f"{config.dataset}/test")
     result["sample_seconds_per_1000"] = 1000.0 * seconds / n
     result["nfe"] = spec.nfe
-    if spec.model.log_prob is not None:
-        batch = {k: v for k, v in spec.to_batch(test).items()}
+    batch = spec.to_batch(test)
+    lp = None
+    if spec.log_prob is not None:
+        lp = spec.log_prob(state, batch, jax.random.PRNGKey(1))
+        result["likelihood"] = spec.likelihood
+    elif spec.model.log_prob is not None:
         lp = spec.model.log_prob(state.params, state.model_state, batch, jax.random.PRNGKey(1))
+        result["likelihood"] = spec.model.likelihood.value
+    if lp is not None:
         dims = int(np.prod(test["image"].shape[1:]))
         result["test_nll_nats"] = float(-np.mean(lp))
         result["test_bits_per_dim"] = float(-np.mean(lp) / dims / np.log(2.0))
-        result["likelihood"] = spec.model.likelihood.value
     with open(os.path.join(workdir, "eval.json"), "w") as f:
         json.dump(result, f, indent=2)
     return result

@@ -26,6 +26,8 @@ class FamilySpec:
       kept, else the params).
     nfe: network evaluations per sample.
     ema_decay: EMA kept by the train step, or ``None``.
+    log_prob: ``(train_state, batch, key) -> [B]`` nats when the likelihood is not the model's own
+      (a distilled consistency model reports its teacher's ODE likelihood), with ``likelihood`` its kind.
     """
 
     model: Any
@@ -34,6 +36,8 @@ class FamilySpec:
     nfe: int
     sample: Optional[Callable[..., Any]] = None
     ema_decay: Optional[float] = None
+    log_prob: Optional[Callable[..., Any]] = None
+    likelihood: Optional[str] = None
 
 
 def get_spec(config) -> FamilySpec:

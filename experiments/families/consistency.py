@@ -33,5 +33,15 @@ def spec(config) -> FamilySpec:
         fields.update(sigma_min=tc.sigma_min, sigma_max=tc.sigma_max, sigma_data=tc.sigma_data, rho=tc.rho)
         teacher_params = jax.device_get(teacher_params)
     mc = consistency.ConsistencyConfig(data_shape=tuple(config.image_shape), teacher_fn=teacher_fn, **fields)
+    log_prob, likelihood = None, None
+    if teacher_params is not None:
+        teacher_model = diffusion.make_diffusion(tc)
+
+        def log_prob(state, batch, key):
+            # The teacher's probability-flow ODE: the density whose trajectories the student maps.
+            return teacher_model.log_prob(state.model_state["teacher"], {}, batch, key)
+
+        likelihood = f"{teacher_model.likelihood.value} (teacher ODE)"
     return FamilySpec(consistency.make_consistency(mc, teacher_params), symmetric_batch(config), identity_images,
-                      nfe=len(mc.sample_sigmas), ema_decay=config.get("ema_decay", 0.999))
+                      nfe=len(mc.sample_sigmas), ema_decay=config.get("ema_decay", 0.999), log_prob=log_prob,
+                      likelihood=likelihood)
