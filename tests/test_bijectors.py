@@ -37,7 +37,7 @@ def _perturb(key, params, scale=0.3):
     leaves, tree = jax.tree.flatten(params)
     keys = jax.random.split(key, max(len(leaves), 1))
     return jax.tree.unflatten(
-        tree, [x + scale * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys, strict=True)]
+        tree, [x + scale * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys, strict=False)]
     )
 
 
