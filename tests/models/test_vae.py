@@ -95,7 +95,7 @@ def test_iwae_bound_is_between_the_elbo_and_the_exact_likelihood_and_grows_with_
         lambda k: jnp.mean(vae.iwae_bound(config, params, jax.random.PRNGKey(3), x, k, min(k, 500))),
         static_argnums=0,
     )
-    bounds = [float(bound(k)) for k in (10, 100, 1000, 5000)]
+    bounds = [float(bound(k)) for k in (10, 100, 5000)]
     assert all(b2 >= b1 - 0.02 for b1, b2 in zip([elbo] + bounds, bounds)), (elbo, bounds)
     assert bounds[0] > elbo + 5.0, (bounds, elbo)  # the posterior is loose, so the gap is large
     # IWAE-5000 of this model lands about 0.3 nats below log p(x) (-9.0 nats).
@@ -131,8 +131,8 @@ def test_linear_gaussian_vae_reaches_the_ppca_maximum_likelihood():
 def test_trained_vae_reconstructs_held_out_digits_better_than_the_mean_image():
     train, test = _binary_digits("train"), _binary_digits("test")["image"]
     config = vae.VAEConfig(latent_dim=8, hidden=(128,))
-    state = _fit(vae.make_vae(config), {"image": train["image"]}, 500, 2e-3)
-    recon = vae.reconstruct(config, state.params, jnp.asarray(test))
+    state = _fit(vae.make_vae(config), {"image": train["image"]}, 300, 3e-3)
+    recon = jax.jit(vae.reconstruct, static_argnums=0)(config, state.params, jnp.asarray(test))
     chex.assert_shape(recon, test.shape)
     err_vae = float(jnp.mean((recon - test) ** 2))
     err_mean = float(np.mean((train["image"].mean(0) - test) ** 2))
@@ -163,24 +163,25 @@ def test_conditional_vae_uses_its_labels():
     train, test = _binary_digits("train"), _binary_digits("test")
     config = vae.VAEConfig(latent_dim=2, hidden=(128,), num_classes=10, iwae_samples=10, iwae_chunk=10)
     model = vae.make_vae(config)
-    state = _fit(model, train, 500, 2e-3)
+    state = _fit(model, train, 300, 3e-3)
     x, y = jnp.asarray(test["image"]), jnp.asarray(test["label"])
     key = jax.random.PRNGKey(0)
-    right = jnp.mean(model.log_prob(state.params, state.model_state, {"image": x, "label": y}, key))
-    wrong = jnp.mean(model.log_prob(state.params, state.model_state, {"image": x, "label": (y + 1) % 10}, key))
-    assert float(right) > float(wrong) + 2.0, (right, wrong)
-    samples = vae.sample_conditional(config, state.params, key, jnp.arange(10))
+    log_prob = jax.jit(lambda labels: jnp.mean(model.log_prob(state.params, state.model_state,
+                                                             {"image": x, "label": labels}, key)))
+    right, wrong = float(log_prob(y)), float(log_prob((y + 1) % 10))
+    assert right > wrong + 2.0, (right, wrong)
+    samples = jax.jit(vae.sample_conditional, static_argnums=0)(config, state.params, key, jnp.arange(10))
     chex.assert_shape(samples, (10, 8, 8, 1))
     with pytest.raises(ValueError, match="label"):
         model.log_prob(state.params, state.model_state, {"image": x}, key)
 
 
 def test_interpolation_ends_at_the_reconstructions():
-    config = vae.VAEConfig(architecture="conv", likelihood="gaussian", latent_dim=3, channels=(8, 8))
+    config = vae.VAEConfig(likelihood="gaussian", latent_dim=3, hidden=(16,))
     x = jax.random.uniform(jax.random.PRNGKey(0), (2, 8, 8, 1), minval=-1.0, maxval=1.0)
-    params = vae.make_vae(config).init(jax.random.PRNGKey(1), {"image": x})["params"]
-    path = vae.interpolate(config, params, x[:1], x[1:], 5)
-    chex.assert_trees_all_close(path[jnp.array([0, 4])], vae.reconstruct(config, params, x), atol=1e-5)
+    params = jax.jit(vae.make_vae(config).init)(jax.random.PRNGKey(1), {"image": x})["params"]
+    path, recon = jax.jit(lambda p: (vae.interpolate(config, p, x[:1], x[1:], 5), vae.reconstruct(config, p, x)))(params)
+    chex.assert_trees_all_close(path[jnp.array([0, 4])], recon, atol=1e-5)
     assert float(jnp.max(jnp.abs(path[2] - path[0]))) > 1e-4  # the middle differs from the ends
 
 
@@ -188,9 +189,10 @@ def test_kl_warmup_ramps_beta_and_bad_config_is_rejected():
     config = vae.VAEConfig(latent_dim=2, hidden=(8,), kl_warmup_steps=10, beta=2.0)
     model = vae.make_vae(config)
     batch = {"image": jnp.zeros((4, 8, 8, 1))}
-    variables = model.init(jax.random.PRNGKey(0), batch)
-    loss0, (m0, s1) = model.loss(variables["params"], variables["state"], batch, jax.random.PRNGKey(1))
-    loss5, (m5, _) = model.loss(variables["params"], {"step": jnp.asarray(5)}, batch, jax.random.PRNGKey(1))
+    variables = jax.jit(model.init)(jax.random.PRNGKey(0), batch)
+    loss_fn = jax.jit(model.loss)
+    loss0, (m0, s1) = loss_fn(variables["params"], variables["state"], batch, jax.random.PRNGKey(1))
+    loss5, (m5, _) = loss_fn(variables["params"], {"step": jnp.asarray(5)}, batch, jax.random.PRNGKey(1))
     assert float(m0["beta"]) == 0.0 and float(m5["beta"]) == pytest.approx(1.0) and int(s1["step"]) == 1
     assert float(loss0) == pytest.approx(float(m0["recon"]), rel=1e-6)
     assert float(loss5) == pytest.approx(float(m5["recon"] + m5["kl"]), rel=1e-6)
