@@ -10,7 +10,7 @@ import sys
 
 from experiments.benchmarks import harness
 
-FAMILIES = ("gan", "diffusion")
+FAMILIES = ("vae", "gan", "flows", "diffusion")
 
 
 def main(argv=None):
