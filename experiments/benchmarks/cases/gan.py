@@ -109,7 +109,7 @@ def _peer(config: gan.GANConfig, batch_size: int):
             g_loss = bce(disc(fake)[:, 0], ones)
             g_loss.backward()
             opt_g.step()
-            return float(d_loss), float(g_loss)
+            return float(d_loss.detach()), float(g_loss.detach())
 
         return run
 
