@@ -15,7 +15,7 @@ def get_config():
     c.model.mu0 = 0.95
     c.model.distance = "l2"
     c.model.sample_sigmas = (80.0,)
-    c.ema_decay = 0.999
+    c.ema_decay = 0.995  # short CPU runs: 0.999 would keep ~37% of the initial weights after 1,000 steps
     c.optimizer = {"name": "adam", "learning_rate": 4e-4}
     c.train.num_steps = 3000
     c.train.batch_size = 128
