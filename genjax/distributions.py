@@ -66,16 +66,20 @@ def categorical_log_prob(logits: Array, x: Array) -> Array:
     return _sum_event(jnp.take_along_axis(logp, x[..., None].astype(jnp.int32), axis=-1)[..., 0])
 
 
-def _discretized_logistic_log_pmf(mean: Array, log_scale: Array, x: Array, num_levels: int) -> Array:
+def _discretized_logistic_log_pmf(
+    mean: Array, log_scale: Array, x: Array, num_levels: int
+) -> Array:
     """Elementwise log P(x) of :func:`discretized_logistic_log_prob` (no sum over the event)."""
     h = 1.0 / (num_levels - 1)
     inv_s = jnp.exp(-log_scale)
     plus, minus = inv_s * (x + h - mean), inv_s * (x - h - mean)
     log_cdf_plus = jax.nn.log_sigmoid(plus)
     log_one_minus_cdf_minus = -jax.nn.softplus(minus)
-    # log(sigmoid(a) - sigmoid(b)) = log_sigmoid(a) + log(1 - exp(b - a)) + log_sigmoid(-b), stable for a > b.
+    # log(sigmoid(a) - sigmoid(b)) = log_sigmoid(a) + log(1 - exp(b - a)) + log_sigmoid(-b),
+    # stable for a > b.
     log_mid = log_cdf_plus + jax.nn.log_sigmoid(-minus) + jnp.log(-jnp.expm1(minus - plus))
-    return jnp.where(x < -1.0 + h / 2, log_cdf_plus, jnp.where(x > 1.0 - h / 2, log_one_minus_cdf_minus, log_mid))
+    upper = jnp.where(x > 1.0 - h / 2, log_one_minus_cdf_minus, log_mid)
+    return jnp.where(x < -1.0 + h / 2, log_cdf_plus, upper)
 
 
 def discretized_logistic_log_prob(mean: Array, log_scale: Array, x: Array, num_levels: int) -> Array:
@@ -99,7 +103,7 @@ def discretized_logistic_log_prob(mean: Array, log_scale: Array, x: Array, num_l
 def discretized_logistic_mixture_log_prob(
     logit_weights: Array, means: Array, log_scales: Array, x: Array, num_levels: int
 ) -> Array:
-    """log P(x) of a mixture of M discretized logistics per value (PixelCNN++, Salimans et al., 2017).
+    """log P(x) of a mixture of M discretized logistics per value (PixelCNN++, Salimans 2017).
 
     ``P(x) = sum_m softmax(logit_weights)_m P_m(x)`` with ``P_m`` the discretized logistic of
     :func:`discretized_logistic_log_prob` (M = 1 is that distribution); the L levels sum to 1.

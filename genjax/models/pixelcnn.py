@@ -1,56 +1,119 @@
-"""Autoregressive image models with exact likelihoods: PixelCNN and gated PixelCNN (van den Oord et
-al., 2016), conditional on a class label, with a softmax over the data's discrete levels.
+"""Autoregressive image models with exact likelihoods: PixelCNN (van den Oord et al., 2016,
+pixel recurrent networks), gated PixelCNN (van den Oord et al., 2016, conditional image
+generation) and the discretized logistic mixture output of PixelCNN++ (Salimans et al., 2017).
 
-``p(x) = prod_{i, c} p(x_{i, c} | x_{<i}, x_{i, <c})`` in raster order. Images arrive as
-``float32 [B, H, W, C]`` on the grid of ``levels`` values in [-1, 1] (binary data: ``levels = 2``);
-the network reads them as they are and predicts ``levels`` logits per value.
+``p(x) = prod_{i, c} p(x_{i, c} | x_{<i}, x_{i, <c})`` in raster order, channels in order.
+
+Data convention: images arrive as ``float32 [B, H, W, C]`` on the grid of ``levels`` values in
+[-1, 1], ``x = 2 k / (levels - 1) - 1`` for the integer level ``k`` (``genjax.data.transforms.
+to_symmetric``): 17 levels for digits, 256 for 8-bit images, and binary images as ``levels = 2``
+on {-1, 1} (map {0, 1} data with ``2 x - 1``). The network reads these values; the likelihood
+recovers ``k`` by rounding. ``log_prob`` is the exact log-probability of the discrete image in nats;
+:func:`bits_per_dim` divides its negative by ``H W C ln 2``. Samples come back on the same grid.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Optional
+from typing import Any, Optional
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from genjax.base import Likelihood, Model
-from genjax.distributions import categorical_log_prob
+from genjax.distributions import categorical_log_prob, discretized_logistic_mixture_log_prob
 from genjax.nn.masked import GatedBlock, MaskedConv, ResidualMaskedBlock
-from genjax.samplers.autoregressive import sample_pixels
+from genjax.samplers.autoregressive import (
+    DistFn,
+    ValueSampler,
+    categorical_sampler,
+    logistic_mixture_sampler,
+    sample_autoregressive,
+)
 from genjax.typing import Array, Batch, Params, PRNGKey
 
-__all__ = ["PixelCNNConfig", "PixelCNN", "make_pixelcnn", "to_levels", "logits_fn", "complete", "bits_per_dim"]
+__all__ = [
+    "PixelCNNConfig",
+    "PixelCNN",
+    "make_pixelcnn",
+    "to_levels",
+    "distribution_params",
+    "dist_fn",
+    "value_sampler",
+    "log_prob_from_params",
+    "sample_conditional",
+    "complete",
+    "bits_per_dim",
+]
+
+_MIN_LOG_SCALE = (
+    -7.0
+)  # PixelCNN++'s floor: keeps a bin's probability from collapsing to a point mass
 
 
 @dataclasses.dataclass(frozen=True)
 class PixelCNNConfig:
     """Attributes:
-    variant: ``'pixelcnn'`` (mask A 7x7, residual mask-B blocks) or ``'gated'`` (vertical and
-      horizontal stacks, no blind spot).
+    variant: ``'pixelcnn'`` (a 7x7 mask-A convolution, then residual blocks with 3x3 mask-B
+      convolutions; has the blind spot) or ``'gated'`` (vertical and horizontal stacks with gated
+      activations; no blind spot).
     data_shape: ``(H, W, C)``.
     levels: discrete values per channel (2 binary, 17 digits, 256 8-bit).
-    features: hidden channels (divisible by C).
-    num_layers: residual blocks or gated layers after the first.
-    num_classes: > 0 for class-conditional models.
+    output: ``'softmax'`` (``levels`` logits per value) or ``'logistic_mixture'`` (PixelCNN++:
+      ``num_mixtures`` discretized logistics per value; colours are ordered by the masks, so each
+      channel has its own mixture conditioned on the earlier channels instead of PixelCNN++'s linear
+      channel coefficients).
+    num_mixtures: components of the logistic mixture.
+    features: hidden channels (divisible by ``2 C``: the masks give each colour a group).
+    num_layers: residual blocks or gated layers after the first layer.
+    num_classes: > 0 for a model conditioned on a class label (batch ``'label'``).
+    label_features: size of the label embedding.
     """
 
     variant: str = "gated"
     data_shape: tuple[int, int, int] = (8, 8, 1)
     levels: int = 17
+    output: str = "softmax"
+    num_mixtures: int = 5
     features: int = 64
     num_layers: int = 5
     num_classes: int = 0
+    label_features: int = 32
 
     def __post_init__(self):
         if self.variant not in ("pixelcnn", "gated"):
             raise ValueError(f"variant must be 'pixelcnn' or 'gated', got {self.variant!r}")
+        if self.output not in ("softmax", "logistic_mixture"):
+            raise ValueError(f"output must be 'softmax' or 'logistic_mixture', got {self.output!r}")
+        if len(self.data_shape) != 3 or min(self.data_shape) < 1:
+            raise ValueError(
+                f"data_shape must be (H, W, C) with positive sizes, got {self.data_shape}"
+            )
+        if self.levels < 2:
+            raise ValueError(f"levels must be >= 2, got {self.levels}")
+        if self.num_mixtures < 1:
+            raise ValueError(f"num_mixtures must be >= 1, got {self.num_mixtures}")
+        if self.features % (2 * self.data_shape[-1]):
+            raise ValueError(
+                f"features ({self.features}) must be divisible by 2 * C = {2 * self.data_shape[-1]}"
+            )
+        if self.num_layers < 0 or self.num_classes < 0:
+            raise ValueError(
+                "num_layers and num_classes must be >= 0, "
+                f"got {self.num_layers}, {self.num_classes}"
+            )
+
+    @property
+    def params_per_value(self) -> int:
+        return self.levels if self.output == "softmax" else 3 * self.num_mixtures
 
 
 class PixelCNN(nn.Module):
-    """The network: ``(x [B, H, W, C] in [-1, 1], label int32 [B] | None) -> logits [B, H, W, C, K]``."""
+    """The network: ``(x [B, H, W, C] in [-1, 1], label int32 [B] | None) -> [B, H, W, C, P]`` raw
+    per-value outputs (``P = config.params_per_value``; see :func:`distribution_params`)."""
 
     config: PixelCNNConfig
 
@@ -58,7 +121,11 @@ class PixelCNN(nn.Module):
     def __call__(self, x: Array, label: Optional[Array] = None) -> Array:
         cfg = self.config
         c = cfg.data_shape[-1]
-        cond = nn.Embed(cfg.num_classes, 32)(label) if cfg.num_classes and label is not None else None
+        cond = None
+        if cfg.num_classes:
+            if label is None:
+                raise ValueError("a class-conditional PixelCNN needs labels")
+            cond = nn.Embed(cfg.num_classes, cfg.label_features)(label)
         if cfg.variant == "pixelcnn":
             h = MaskedConv(cfg.features, (7, 7), "A", c)(x)
             if cond is not None:
@@ -70,61 +137,147 @@ class PixelCNN(nn.Module):
             for _ in range(cfg.num_layers):
                 v, h = GatedBlock(cfg.features, 3, "B", c)(v, h, cond)
         h = MaskedConv(cfg.features, (1, 1), "B", c)(jax.nn.relu(h))
-        out = MaskedConv(c * cfg.levels, (1, 1), "B", c)(jax.nn.relu(h))
-        # Channel groups are contiguous: group g holds colour g's K logits.
-        return out.reshape(x.shape[:3] + (c, cfg.levels))
+        out = MaskedConv(c * cfg.params_per_value, (1, 1), "B", c)(jax.nn.relu(h))
+        # Channel groups are contiguous: group g holds colour g's P outputs.
+        return out.reshape(x.shape[:3] + (c, cfg.params_per_value))
 
 
 def to_levels(x: Array, levels: int) -> Array:
-    """[-1, 1] grid values -> int32 levels ``0..levels-1``."""
+    """[-1, 1] grid values -> int32 levels ``0..levels-1`` (rounded, clipped)."""
     return jnp.clip(jnp.round((x + 1.0) * 0.5 * (levels - 1)), 0, levels - 1).astype(jnp.int32)
 
 
-def logits_fn(config: PixelCNNConfig, params: Params, label: Optional[Array] = None):
-    """The plain callable ``x -> logits`` that :func:`genjax.samplers.autoregressive.sample_pixels` takes."""
+def distribution_params(config: PixelCNNConfig, out: Array) -> Any:
+    """Raw network outputs ``[B, H, W, C, P]`` -> per-value distribution parameters: softmax logits
+    ``[B, H, W, C, levels]``, or ``(logit_weights, means, log_scales)`` each ``[B, H, W, C, M]``
+    (log-scales floored at -7)."""
+    if config.output == "softmax":
+        return out
+    logit_weights, means, log_scales = jnp.split(out, 3, axis=-1)
+    return logit_weights, means, jnp.maximum(log_scales, _MIN_LOG_SCALE)
+
+
+def log_prob_from_params(config: PixelCNNConfig, params_out: Any, x: Array) -> Array:
+    """Exact ``log p(x)`` in nats, float32 [B], from :func:`distribution_params`' output."""
+    if config.output == "softmax":
+        return categorical_log_prob(params_out, to_levels(x, config.levels))
+    return discretized_logistic_mixture_log_prob(*params_out, x, config.levels)
+
+
+def value_sampler(config: PixelCNNConfig) -> ValueSampler:
+    """The per-value sampling callable of
+    :func:`genjax.samplers.autoregressive.sample_autoregressive` for this output."""
+    if config.output == "softmax":
+        return categorical_sampler(config.levels)
+    return logistic_mixture_sampler(config.levels)
+
+
+def dist_fn(config: PixelCNNConfig, params: Params, label: Optional[Array] = None) -> DistFn:
+    """The network as the plain callable ``x -> distribution params`` the sampler takes."""
     net = PixelCNN(config)
-    return lambda x: net.apply({"params": params}, x, label)
+    return lambda x: distribution_params(config, net.apply({"params": params}, x, label))
 
 
 def bits_per_dim(log_prob: Array, num_dims: int) -> Array:
-    """``-log p / (D ln 2)`` per example."""
+    """``-log p / (D ln 2)`` per example: bits per dimension of the discrete data."""
     return -log_prob / (num_dims * math.log(2.0))
 
 
-def complete(config: PixelCNNConfig, params: Params, key: PRNGKey, images: Array, given_rows: int,
-             label: Optional[Array] = None) -> Array:
-    """Image completion: keeps the top ``given_rows`` rows of ``images`` and samples the rest."""
-    return sample_pixels(key, logits_fn(config, params, label), images, config.levels, given_rows)
+def _check_labels(config: PixelCNNConfig, label: Optional[Array]) -> None:
+    if config.num_classes and label is None:
+        raise ValueError(f"the model is conditional on {config.num_classes} classes: pass labels")
+    if not config.num_classes and label is not None:
+        raise ValueError("the model is unconditional (num_classes = 0): labels must be None")
+
+
+def sample_conditional(
+    config: PixelCNNConfig, params: Params, key: PRNGKey, labels: Array
+) -> Array:
+    """One image per label, pixel by pixel: float32 [B, H, W, C] on the grid.
+
+    ``labels``: int32 [B] in ``0..num_classes-1``.
+    """
+    _check_labels(config, labels)
+    x0 = jnp.zeros((labels.shape[0],) + tuple(config.data_shape), jnp.float32)
+    return sample_autoregressive(key, dist_fn(config, params, labels), value_sampler(config), x0)
+
+
+def complete(
+    config: PixelCNNConfig,
+    params: Params,
+    key: PRNGKey,
+    images: Array,
+    given_rows: int,
+    label: Optional[Array] = None,
+) -> Array:
+    """Image completion: keeps the top ``given_rows`` rows of ``images`` (float32 [B, H, W, C] on
+    the grid) exactly and samples the rest from ``p(rest | top rows[, label])``."""
+    _check_labels(config, label)
+    return sample_autoregressive(
+        key, dist_fn(config, params, label), value_sampler(config), images, given_rows
+    )
+
+
+def _check_images(config: PixelCNNConfig, x: Array) -> None:
+    if tuple(x.shape[1:]) != tuple(config.data_shape):
+        raise ValueError(
+            f"images must be [B, {', '.join(map(str, config.data_shape))}], got {x.shape}"
+        )
+    if isinstance(x, jax.core.Tracer):
+        return
+    arr = np.asarray(x, np.float64)
+    on_grid = np.abs(
+        arr - (2.0 * np.asarray(to_levels(x, config.levels)) / (config.levels - 1) - 1.0)
+    )
+    if arr.size and (arr.min() < -1 or arr.max() > 1 or on_grid.max() > 1e-4):
+        raise ValueError(
+            f"images must lie on the grid of {config.levels} levels in [-1, 1] "
+            f"(2 k / {config.levels - 1} - 1; binary {{0, 1}} data: use 2 x - 1), "
+            f"got values in [{arr.min()}, {arr.max()}]"
+        )
 
 
 def make_pixelcnn(config: PixelCNNConfig) -> Model:
-    """Builds the :class:`~genjax.base.Model`: loss = NLL in nats per example (metrics give
-    bits/dim); ``log_prob`` exact (:data:`Likelihood.EXACT`); ``sample`` pixel by pixel (labels
-    ``i mod num_classes`` for conditional models)."""
+    """Builds the :class:`~genjax.base.Model`.
+
+    ``loss`` is the mean NLL in nats per image (metrics: ``nll_nats``, ``bits_per_dim``);
+    ``log_prob`` is exact (:data:`Likelihood.EXACT`, nats, float32 [B]); ``sample`` draws pixel
+    by pixel inside one ``lax.fori_loop`` (labels ``i mod num_classes`` for a conditional model; see
+    :func:`sample_conditional` and :func:`complete`).
+    """
     net = PixelCNN(config)
     dims = math.prod(config.data_shape)
 
     def labels(batch: Batch) -> Optional[Array]:
-        return batch["label"] if config.num_classes else None
+        if not config.num_classes:
+            return None
+        if "label" not in batch:
+            raise ValueError("a class-conditional PixelCNN needs batch['label']")
+        return batch["label"]
 
     def init(key: PRNGKey, batch: Batch) -> dict:
-        x = batch["image"][:1]
+        x = jnp.asarray(batch["image"][:1])
+        _check_images(config, x)
         label = jnp.zeros((1,), jnp.int32) if config.num_classes else None
         return {"params": net.init(key, x, label)["params"], "state": {}}
 
-    def log_prob(params, state, batch, key):
+    def log_prob(params: Params, state: Any, batch: Batch, key: PRNGKey) -> Array:
         x = batch["image"]
-        if tuple(x.shape[1:]) != tuple(config.data_shape):
-            raise ValueError(f"images must be [B, {', '.join(map(str, config.data_shape))}], got {x.shape}")
-        return categorical_log_prob(net.apply({"params": params}, x, labels(batch)), to_levels(x, config.levels))
+        _check_images(config, x)
+        return log_prob_from_params(
+            config, distribution_params(config, net.apply({"params": params}, x, labels(batch))), x
+        )
 
-    def loss(params, state, batch, key):
+    def loss(params: Params, state: Any, batch: Batch, key: PRNGKey):
         nll = -jnp.mean(log_prob(params, state, batch, key))
         return nll, ({"nll_nats": nll, "bits_per_dim": nll / (dims * math.log(2.0))}, state)
 
-    def sample(params, state, key, n):
-        label = jnp.arange(n, dtype=jnp.int32) % config.num_classes if config.num_classes else None
-        return sample_pixels(key, logits_fn(config, params, label), jnp.zeros((n,) + tuple(config.data_shape)),
-                             config.levels)
+    def sample(params: Params, state: Any, key: PRNGKey, n: int) -> Array:
+        if config.num_classes:
+            return sample_conditional(
+                config, params, key, jnp.arange(n, dtype=jnp.int32) % config.num_classes
+            )
+        x0 = jnp.zeros((n,) + tuple(config.data_shape), jnp.float32)
+        return sample_autoregressive(key, dist_fn(config, params), value_sampler(config), x0)
 
     return Model(init, loss, sample, log_prob, Likelihood.EXACT)
