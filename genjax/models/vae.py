@@ -30,7 +30,11 @@ import jax
 import jax.numpy as jnp
 
 from genjax.base import Likelihood, Model
-from genjax.distributions import bernoulli_log_prob, diag_gaussian_log_prob, discretized_logistic_log_prob
+from genjax.distributions import (
+    bernoulli_log_prob,
+    diag_gaussian_log_prob,
+    discretized_logistic_log_prob,
+)
 from genjax.losses import gaussian_kl
 from genjax.nn.conv import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder, check_divisible
 from genjax.typing import Array, Batch, Params, PRNGKey, State
@@ -94,7 +98,9 @@ class VAEConfig:
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
         if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+            raise ValueError(
+                f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}"
+            )
         if self.architecture == "conv":
             check_divisible(self.data_shape, len(self.channels))
         if self.latent_dim < 1:
@@ -102,9 +108,13 @@ class VAEConfig:
         if self.likelihood == "logistic" and self.levels < 2:
             raise ValueError(f"levels must be >= 2 for the logistic likelihood, got {self.levels}")
         if self.beta < 0 or self.kl_warmup_steps < 0:
-            raise ValueError(f"beta and kl_warmup_steps must be >= 0, got {self.beta}, {self.kl_warmup_steps}")
+            raise ValueError(
+                f"beta and kl_warmup_steps must be >= 0, got {self.beta}, {self.kl_warmup_steps}"
+            )
         if self.iwae_chunk < 1 or self.iwae_samples % self.iwae_chunk:
-            raise ValueError(f"iwae_chunk={self.iwae_chunk} must divide iwae_samples={self.iwae_samples}")
+            raise ValueError(
+                f"iwae_chunk={self.iwae_chunk} must divide iwae_samples={self.iwae_samples}"
+            )
 
 
 def _params_per_value(config: VAEConfig) -> int:
@@ -118,9 +128,13 @@ def _networks(config: VAEConfig):
     per_value = _params_per_value(config)
     if config.architecture == "mlp":
         hidden = tuple(config.hidden)
-        return MLPEncoder(config.latent_dim, hidden), MLPDecoder(config.data_shape, hidden[::-1], per_value)
+        return MLPEncoder(config.latent_dim, hidden), MLPDecoder(
+            config.data_shape, hidden[::-1], per_value
+        )
     channels = tuple(config.channels)
-    return ConvEncoder(config.latent_dim, channels), ConvDecoder(config.data_shape, channels[::-1], per_value)
+    return ConvEncoder(config.latent_dim, channels), ConvDecoder(
+        config.data_shape, channels[::-1], per_value
+    )
 
 
 def _with_label_channels(config: VAEConfig, x: Array, label: Optional[Array]) -> Array:
@@ -139,7 +153,9 @@ def _labels(config: VAEConfig, batch: Batch) -> Optional[Array]:
     return batch["label"]
 
 
-def encode(config: VAEConfig, params: Params, x: Array, label: Optional[Array] = None) -> tuple[Array, Array]:
+def encode(
+    config: VAEConfig, params: Params, x: Array, label: Optional[Array] = None
+) -> tuple[Array, Array]:
     """``(mean, log_var)`` of ``q(z | x)``, each float32 [B, Z].
 
     Args:
@@ -152,10 +168,12 @@ def encode(config: VAEConfig, params: Params, x: Array, label: Optional[Array] =
     return encoder.apply({"params": params["encoder"]}, _with_label_channels(config, x, label))
 
 
-def decode_params(config: VAEConfig, params: Params, z: Array, label: Optional[Array] = None) -> Array:
-    """The decoder's raw output for ``z`` float32 [B, Z]: ``[B, *data_shape[:-1], C * P]`` with P = 1
-    (Bernoulli logits; Gaussian mean with a fixed variance) or 2 (location, then log-variance for the
-    Gaussian or log-scale for the logistic, each C channels)."""
+def decode_params(
+    config: VAEConfig, params: Params, z: Array, label: Optional[Array] = None
+) -> Array:
+    """The decoder's raw output for ``z`` float32 [B, Z]: ``[B, *data_shape[:-1], C * P]`` with
+    P = 1 (Bernoulli logits; Gaussian mean with a fixed variance) or 2 (location, then the
+    log-variance of the Gaussian or the log-scale of the logistic, C channels each)."""
     _, decoder = _networks(config)
     if config.num_classes:
         z = jnp.concatenate([z, jax.nn.one_hot(label, config.num_classes, dtype=z.dtype)], -1)
@@ -194,7 +212,9 @@ def elbo_terms(
     ``KL(q(z | x) || N(0, I))``, each float32 [B] nats; the ELBO is their difference."""
     mean, log_var = encode(config, params, x, label)
     z = mean + jnp.exp(0.5 * log_var) * jax.random.normal(key, mean.shape, mean.dtype)
-    return log_likelihood(config, decode_params(config, params, z, label), x), gaussian_kl(mean, log_var)
+    return log_likelihood(config, decode_params(config, params, z, label), x), gaussian_kl(
+        mean, log_var
+    )
 
 
 def iwae_bound(
@@ -206,7 +226,7 @@ def iwae_bound(
     chunk: int,
     label: Optional[Array] = None,
 ) -> Array:
-    """The importance-weighted bound ``log (1/K) sum_k w_k``, ``w_k = p(x | z_k) p(z_k) / q(z_k | x)``.
+    """The importance-weighted bound ``log (1/K) sum_k p(x | z_k) p(z_k) / q(z_k | x)``.
 
     Args:
       config, params: the model.
@@ -233,9 +253,13 @@ def iwae_bound(
     def chunk_log_mean_exp(k: PRNGKey) -> Array:
         eps = jax.random.normal(k, (chunk,) + mean.shape, mean.dtype)
         z = (mean + std * eps).reshape(chunk * b, -1)
-        log_px = log_likelihood(config, decode_params(config, params, z, label_rep), x_rep).reshape(chunk, b)
+        log_px = log_likelihood(config, decode_params(config, params, z, label_rep), x_rep).reshape(
+            chunk, b
+        )
         # log p(z) - log q(z | x) in terms of eps: the 2 pi constants cancel.
-        log_pz_over_qz = 0.5 * jnp.sum(jnp.square(eps) + log_var - jnp.square(z.reshape(eps.shape)), -1)
+        log_pz_over_qz = 0.5 * jnp.sum(
+            jnp.square(eps) + log_var - jnp.square(z.reshape(eps.shape)), -1
+        )
         return jax.scipy.special.logsumexp(log_px + log_pz_over_qz, axis=0)
 
     per_chunk = jax.lax.map(chunk_log_mean_exp, jax.random.split(key, num_samples // chunk))
@@ -243,15 +267,17 @@ def iwae_bound(
 
 
 def kl_weight(config: VAEConfig, step: Array) -> Array:
-    """``beta_t = beta * min(1, t / kl_warmup_steps)`` (``beta`` without warm-up), float32 scalar."""
+    """``beta_t = beta * min(1, t / kl_warmup_steps)`` (``beta`` without warm-up): float32 []."""
     if not config.kl_warmup_steps:
         return jnp.asarray(config.beta, jnp.float32)
     return config.beta * jnp.minimum(1.0, jnp.asarray(step, jnp.float32) / config.kl_warmup_steps)
 
 
-def reconstruct(config: VAEConfig, params: Params, x: Array, label: Optional[Array] = None) -> Array:
-    """The decoder's mean at the posterior mean, shaped like ``x`` [B, *data_shape]: probabilities in
-    [0, 1] (Bernoulli) or locations clipped to [-1, 1]."""
+def reconstruct(
+    config: VAEConfig, params: Params, x: Array, label: Optional[Array] = None
+) -> Array:
+    """The decoder's mean at the posterior mean, shaped like ``x`` [B, *data_shape]: probabilities
+    in [0, 1] (Bernoulli) or locations clipped to [-1, 1]."""
     mean, _ = encode(config, params, x, label)
     return _mean_observation(config, decode_params(config, params, mean, label))
 
@@ -269,7 +295,9 @@ def interpolate(
     return _mean_observation(config, decode_params(config, params, (1 - t) * m0 + t * m1, labels))
 
 
-def _sample(config: VAEConfig, params: Params, key: PRNGKey, labels: Optional[Array], n: int) -> Array:
+def _sample(
+    config: VAEConfig, params: Params, key: PRNGKey, labels: Optional[Array], n: int
+) -> Array:
     k_z, k_x = jax.random.split(key)
     out = decode_params(config, params, jax.random.normal(k_z, (n, config.latent_dim)), labels)
     if config.likelihood == "bernoulli":
@@ -296,7 +324,7 @@ def make_vae(config: VAEConfig) -> Model:
     ``'label'`` int32 [B] for a conditional VAE. Params ``{'encoder', 'decoder'}``; state
     ``{'step': int32}`` (the warm-up clock). Metrics, batch means in nats: ``recon``
     (``-log p(x | z)``), ``kl``, ``neg_elbo`` (``recon + kl``, what the bound reports whatever the
-    weight) and ``beta`` (the KL weight used). ``sample`` returns Bernoulli draws for binary data and
+    weight) and ``beta`` (the KL weight used). ``sample`` returns Bernoulli draws for binary data,
     decoder means for continuous data (conditional: labels cycle ``0..num_classes-1``).
     ``log_prob`` is the IWAE-``iwae_samples`` bound (``Likelihood.LOWER_BOUND``).
     """
@@ -326,7 +354,13 @@ def make_vae(config: VAEConfig) -> Model:
 
     def log_prob(params: Params, state: State, batch: Batch, key: PRNGKey) -> Array:
         return iwae_bound(
-            config, params, key, batch["image"], config.iwae_samples, config.iwae_chunk, _labels(config, batch)
+            config,
+            params,
+            key,
+            batch["image"],
+            config.iwae_samples,
+            config.iwae_chunk,
+            _labels(config, batch),
         )
 
     return Model(init, loss, sample, log_prob, Likelihood.LOWER_BOUND)

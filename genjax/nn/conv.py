@@ -1,7 +1,8 @@
 """Encoders and decoders of the VAE and the latent-diffusion autoencoder: MLP and convolutional.
 
 An encoder maps ``x [B, H, W, C]`` (or ``[B, D]``) to ``(mean, log_var)`` of a diagonal Gaussian
-``q(z | x)``, each ``[B, Z]`` (or ``[B, H / 2^L, W / 2^L, Z]`` with a spatial latent). A decoder maps
+``q(z | x)``, each ``[B, Z]`` (or ``[B, H / 2^L, W / 2^L, Z]`` with a spatial latent). A decoder
+maps
 ``z`` to the observation model's parameters shaped like the data, with ``out_channels_per_pixel``
 values per data channel (1 for Bernoulli logits or a Gaussian mean, 2 for a location and a
 log-scale), laid out as ``[..., C * out_channels_per_pixel]`` with all locations first.
@@ -25,10 +26,14 @@ def check_divisible(data_shape: Sequence[int], num_halvings: int) -> None:
     """Raises a ValueError unless ``H`` and ``W`` of ``data_shape`` (H, W, C) are divisible by
     ``2^num_halvings`` (what the strided encoder and its mirror decoder need)."""
     if len(data_shape) != 3:
-        raise ValueError(f"a convolutional network needs data_shape (H, W, C), got {tuple(data_shape)}")
+        raise ValueError(
+            f"a convolutional network needs data_shape (H, W, C), got {tuple(data_shape)}"
+        )
     f = 2**num_halvings
     if data_shape[0] % f or data_shape[1] % f:
-        raise ValueError(f"data_shape {tuple(data_shape)}: H and W must be divisible by 2^{num_halvings} = {f}")
+        raise ValueError(
+            f"data_shape {tuple(data_shape)}: H and W must be divisible by 2^{num_halvings} = {f}"
+        )
 
 
 def _split_gaussian(out: Array, latent_dim: int) -> tuple[Array, Array]:
@@ -57,7 +62,8 @@ class MLPEncoder(nn.Module):
 
 
 class MLPDecoder(nn.Module):
-    """An MLP from ``z [B, Z]`` to ``[B, *data_shape[:-1], data_shape[-1] * out_channels_per_pixel]``.
+    """An MLP from ``z [B, Z]`` to ``[B, *data_shape[:-1], data_shape[-1] * P]``, P the
+    ``out_channels_per_pixel``.
 
     Attributes:
       data_shape: one example's shape, e.g. ``(28, 28, 1)`` or ``(D,)``.

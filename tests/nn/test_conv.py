@@ -37,7 +37,9 @@ def test_spatial_encoder_and_decoder_are_local():
     enc = ConvEncoder(latent_dim=2, channels=(4, 4), spatial_latent=True)
     dec = ConvDecoder(data_shape=(16, 16, 1), channels=(4, 4), spatial_latent=True)
     p_enc = jax.jit(enc.init)(jax.random.PRNGKey(1), x)["params"]
-    jac = jax.jit(jax.jacfwd(lambda v: enc.apply({"params": p_enc}, v)[0][0, 0, 0, 0]))(x)[0, :, :, 0]
+    jac = jax.jit(jax.jacfwd(lambda v: enc.apply({"params": p_enc}, v)[0][0, 0, 0, 0]))(x)[
+        0, :, :, 0
+    ]
     seen = np.abs(np.asarray(jac)) > 0
     assert seen[:7, :7].any() and seen[6, :].any() and seen[:, 6].any()
     assert not seen[7:, :].any() and not seen[:, 7:].any()
@@ -66,10 +68,13 @@ def test_dense_conv_networks_shapes_and_global_dependence():
     assert np.all(np.abs(np.asarray(j[0])) > 0) and not np.any(np.asarray(j[1]))
 
 
-@pytest.mark.parametrize("module, inp", [
-    (ConvEncoder(latent_dim=2, channels=(4, 4, 4)), jnp.zeros((1, 28, 28, 1))),
-    (ConvDecoder(data_shape=(12, 12, 1), channels=(4, 4, 4)), jnp.zeros((1, 2))),
-])
+@pytest.mark.parametrize(
+    "module, inp",
+    [
+        (ConvEncoder(latent_dim=2, channels=(4, 4, 4)), jnp.zeros((1, 28, 28, 1))),
+        (ConvDecoder(data_shape=(12, 12, 1), channels=(4, 4, 4)), jnp.zeros((1, 2))),
+    ],
+)
 def test_sizes_not_divisible_by_the_downsampling_are_rejected(module, inp):
     with pytest.raises(ValueError, match="divisible"):
         module.init(jax.random.PRNGKey(0), inp)

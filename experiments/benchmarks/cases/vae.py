@@ -26,17 +26,21 @@ from genjax.models import vae
 __all__ = ["train_step_cases", "mlp_vae_forward_flops", "MNIST_MLP_VAE"]
 
 LR = 1e-3
-MNIST_MLP_VAE = vae.VAEConfig(data_shape=(28, 28, 1), architecture="mlp", latent_dim=20, hidden=(400,),
-                              likelihood="bernoulli")
+MNIST_MLP_VAE = vae.VAEConfig(
+    data_shape=(28, 28, 1), architecture="mlp", latent_dim=20, hidden=(400,), likelihood="bernoulli"
+)
 
 
 def mlp_vae_forward_flops(config: vae.VAEConfig) -> float:
     """Forward FLOPs per example (2 x multiply-adds) of the MLP encoder and decoder."""
     d = int(np.prod(config.data_shape))
     widths = (d,) + tuple(config.hidden)
-    enc = sum(a * b for a, b in zip(widths, widths[1:])) + widths[-1] * 2 * config.latent_dim
+    enc = (
+        sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+        + widths[-1] * 2 * config.latent_dim
+    )
     dec_widths = (config.latent_dim,) + tuple(reversed(config.hidden)) + (d,)
-    dec = sum(a * b for a, b in zip(dec_widths, dec_widths[1:]))
+    dec = sum(a * b for a, b in zip(dec_widths[:-1], dec_widths[1:], strict=True))
     return 2.0 * (enc + dec)
 
 
@@ -74,7 +78,11 @@ def _peer(config: vae.VAEConfig, batch_size: int, threads: Optional[int]):
         class VAE(nn.Module):
             def __init__(self):
                 super().__init__()
-                self.fc1, self.fc21, self.fc22 = nn.Linear(d, h), nn.Linear(h, z_dim), nn.Linear(h, z_dim)
+                self.fc1, self.fc21, self.fc22 = (
+                    nn.Linear(d, h),
+                    nn.Linear(h, z_dim),
+                    nn.Linear(h, z_dim),
+                )
                 self.fc3, self.fc4 = nn.Linear(z_dim, h), nn.Linear(h, d)
 
             def forward(self, x):
@@ -123,7 +131,8 @@ def train_step_cases(quick: bool) -> list[harness.Case]:
     rows = [(None, "pytorch-eager", True), (1, "pytorch-eager-1thread", False)]
     return [
         harness.Case(
-            name=f"vae mlp 784-400-20 bernoulli adam b{batch_size}" + ("" if threads is None else " (torch 1 thr)"),
+            name=f"vae mlp 784-400-20 bernoulli adam b{batch_size}"
+            + ("" if threads is None else " (torch 1 thr)"),
             work=1.0,
             unit="steps",
             ours=_ours(config, batch_size),
