@@ -18,8 +18,20 @@ def num_levels(name: str) -> int:
     return {"digits": digits.NUM_LEVELS, "binarized_mnist": 2}.get(name, 256)
 
 
-def load(name: str, split: str, data_dir: Optional[str] = None, max_examples: Optional[int] = None) -> dict[str, np.ndarray]:
+def load(
+    name: str, split: str, data_dir: Optional[str] = None, max_examples: Optional[int] = None
+) -> dict[str, np.ndarray]:
     """Raw arrays ``{'image': uint8 [N, H, W, C] levels, 'label': int32 [N]}`` of a named set.
+
+    Args:
+      name: ``'digits'`` or one of :data:`genjax.data.tfds.TFDS_SETS`.
+      split: ``'train'``, ``'test'`` or ``'all'`` for digits; a tfds split otherwise.
+      data_dir: where a tfds set is prepared (ignored for digits).
+      max_examples: keep at most the first this many examples.
+
+    Returns:
+      Pixels as integer levels ``0..num_levels(name) - 1``; scale them with
+      :mod:`genjax.data.transforms`.
 
     Raises:
       ValueError: for an unknown dataset (listing the valid names), an unknown split, or a tfds set

@@ -1,4 +1,4 @@
-"""2-D toy distributions sampled on the fly with ``jax.random`` (jit-friendly; name and n static)."""
+"""2-D toy distributions sampled on the fly with ``jax.random`` (jit-friendly; name, n static)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,13 @@ EIGHT_GAUSSIANS_RADIUS = 2.0
 EIGHT_GAUSSIANS_STD = 0.05
 """Each mode's standard deviation (the mode-coverage metric counts samples within 3 std)."""
 EIGHT_GAUSSIANS_CENTERS = np.array(
-    [[EIGHT_GAUSSIANS_RADIUS * math.cos(2 * math.pi * k / 8), EIGHT_GAUSSIANS_RADIUS * math.sin(2 * math.pi * k / 8)]
-     for k in range(8)],
+    [
+        [
+            EIGHT_GAUSSIANS_RADIUS * math.cos(2 * math.pi * k / 8),
+            EIGHT_GAUSSIANS_RADIUS * math.sin(2 * math.pi * k / 8),
+        ]
+        for k in range(8)
+    ],
     np.float32,
 )
 """float32 [8, 2]: the modes on a circle of radius 2."""
@@ -36,7 +41,8 @@ def _two_moons(key: PRNGKey, n: int, noise: float = 0.05) -> Array:
 def _eight_gaussians(key: PRNGKey, n: int) -> Array:
     k1, k2 = jax.random.split(key)
     mode = jax.random.randint(k1, (n,), 0, 8)
-    return jnp.asarray(EIGHT_GAUSSIANS_CENTERS)[mode] + EIGHT_GAUSSIANS_STD * jax.random.normal(k2, (n, 2))
+    eps = jax.random.normal(k2, (n, 2))
+    return jnp.asarray(EIGHT_GAUSSIANS_CENTERS)[mode] + EIGHT_GAUSSIANS_STD * eps
 
 
 def _checkerboard(key: PRNGKey, n: int) -> Array:
@@ -53,7 +59,8 @@ def _checkerboard(key: PRNGKey, n: int) -> Array:
 def _swiss_roll(key: PRNGKey, n: int, noise: float = 0.05) -> Array:
     k1, k2 = jax.random.split(key)
     t = 1.5 * math.pi * (1.0 + 2.0 * jax.random.uniform(k1, (n,)))
-    return jnp.stack([t * jnp.cos(t), t * jnp.sin(t)], -1) / 5.0 + noise * jax.random.normal(k2, (n, 2))
+    spiral = jnp.stack([t * jnp.cos(t), t * jnp.sin(t)], -1) / 5.0
+    return spiral + noise * jax.random.normal(k2, (n, 2))
 
 
 _SAMPLERS = {

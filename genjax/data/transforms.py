@@ -32,8 +32,17 @@ def _concrete(x) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
-def validate_images(images, *, low: float, high: float, rank: int = 4, name: str = "images") -> None:
-    """Checks rank, dtype and value range of a concrete image batch (no-op on traced values).
+def validate_images(
+    images, *, low: float, high: float, rank: int = 4, name: str = "images"
+) -> None:
+    """Checks rank, dtype and value range of a concrete image batch (no-op on traced values, so
+    it is safe inside ``jit``).
+
+    Args:
+      images: the batch, e.g. float32 [B, H, W, C] in [-1, 1] or uint8 levels.
+      low, high: the allowed value range (inclusive).
+      rank: the expected number of axes.
+      name: what to call the batch in the message.
 
     Raises:
       ValueError: naming the problem (rank, dtype or range).
@@ -46,18 +55,28 @@ def validate_images(images, *, low: float, high: float, rank: int = 4, name: str
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
     if arr.size and (arr.min() < low or arr.max() > high):
-        raise ValueError(f"{name} must lie in [{low}, {high}], got values in [{arr.min()}, {arr.max()}]")
+        raise ValueError(
+            f"{name} must lie in [{low}, {high}], got values in [{arr.min()}, {arr.max()}]"
+        )
 
 
-def _check_levels(x, levels: int, name: str = "x") -> None:
+def _check_levels(x, levels: int, name: str = "x", what: str = "levels") -> None:
     if levels < 2:
-        raise ValueError(f"levels must be >= 2, got {levels}")
+        raise ValueError(f"{what} must be >= 2, got {levels}")
     if _concrete(x):
         arr = np.asarray(x)
         if not np.issubdtype(arr.dtype, np.integer):
-            raise ValueError(f"{name} must hold integer levels, got dtype {arr.dtype}")
+            raise ValueError(f"{name} must hold integer {what}, got dtype {arr.dtype}")
         if arr.size and (arr.min() < 0 or arr.max() > levels - 1):
-            raise ValueError(f"{name} must lie in 0..{levels - 1}, got values in [{arr.min()}, {arr.max()}]")
+            raise ValueError(
+                f"{name} must lie in 0..{levels - 1}, got values in [{arr.min()}, {arr.max()}]"
+            )
+
+
+def _ulps(y: Array, toward: float, n: int) -> Array:
+    for _ in range(n):
+        y = jnp.nextafter(y, jnp.full_like(y, toward))
+    return y
 
 
 def to_symmetric(x, levels: int) -> Array:
@@ -80,23 +99,44 @@ def to_unit(x, levels: int) -> Array:
 
 def from_unit(x: Array, levels: int) -> Array:
     """Inverse of :func:`to_unit` (rounded, clipped, int32)."""
-    return jnp.clip(jnp.round(jnp.asarray(x, jnp.float32) * (levels - 1)), 0, levels - 1).astype(jnp.int32)
+    return jnp.clip(jnp.round(jnp.asarray(x, jnp.float32) * (levels - 1)), 0, levels - 1).astype(
+        jnp.int32
+    )
 
 
 def dequantize(key: PRNGKey, x, levels: int) -> Array:
-    """Uniform dequantization ``(x + u) / levels`` with ``u ~ U[0, 1)``: float32 in [0, 1).
+    """Uniform dequantization ``y = (x + u) / levels`` with ``u ~ U[0, 1)``: float32 in [0, 1).
 
-    A density p on [0, 1)^D of the result gives a discrete model ``P(x) >= p * levels^-D`` (Theis et
-    al., 2016); in bits/dim, add ``log2(levels)`` to ``-log2 p / D``.
+    A density ``p`` of ``y`` on [0, 1)^D bounds the discrete model (Theis et al., 2016):
+    ``log P(x) >= E_u[log p(y)] - D log(levels)``, so bits/dim add ``log2(levels)`` to
+    ``-log2 p(y) / D``. ``y`` is kept two float32 ulps inside its bin ``[x, x + 1) / levels`` (a
+    change of probability ~1e-7) so that :func:`quantize` recovers ``x`` exactly, which float
+    rounding of ``(x + u) / levels * levels`` alone does not guarantee.
+
+    Args:
+      key: PRNG key.
+      x: integer levels in ``0..levels-1``, any shape.
+      levels: number of levels (2..4096 keeps the exact inverse).
+
+    Returns:
+      float32, the shape of ``x``, in [0, 1).
+
+    Raises:
+      ValueError: for concrete ``x`` of a non-integer dtype or outside ``0..levels-1``.
     """
     _check_levels(x, levels)
-    u = jax.random.uniform(key, jnp.shape(x))
-    return (jnp.asarray(x, jnp.float32) + u) / levels
+    x = jnp.asarray(x, jnp.float32)
+    u = jax.random.uniform(key, x.shape)
+    lo = _ulps(x / levels, 1.0, 2)
+    hi = _ulps((x + 1.0) / levels, 0.0, 2)
+    return jnp.clip((x + u) / levels, lo, hi)
 
 
 def quantize(y: Array, levels: int) -> Array:
     """Inverse of :func:`dequantize`: ``floor(y * levels)`` clipped to ``0..levels-1`` (int32)."""
-    return jnp.clip(jnp.floor(jnp.asarray(y) * levels), 0, levels - 1).astype(jnp.int32)
+    return jnp.clip(jnp.floor(jnp.asarray(y, jnp.float32) * levels), 0, levels - 1).astype(
+        jnp.int32
+    )
 
 
 def binarize(x, threshold: float) -> Array:
@@ -125,7 +165,7 @@ def one_hot(labels, num_classes: int) -> Array:
     Raises:
       ValueError: for concrete labels outside ``0..num_classes-1`` or of a non-integer dtype.
     """
-    _check_levels(labels, num_classes, "labels")
+    _check_levels(labels, num_classes, "labels", "classes")
     return jax.nn.one_hot(labels, num_classes, dtype=jnp.float32)
 
 
