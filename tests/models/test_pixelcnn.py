@@ -154,27 +154,26 @@ def test_conditional_samples_follow_each_labels_distribution():
     assert _tv(samples[10000:], images, probs[2]) < 0.04
 
 
-@pytest.mark.parametrize("levels", [17, 256])
-def test_logistic_mixture_normalizes_over_all_levels(levels):
-    rng = np.random.default_rng(levels)
-    w, means, log_scales = (
-        jnp.asarray(rng.normal(0, s, (4, 5)), jnp.float32) for s in (1.0, 0.8, 1.5)
+def _mixture_pmf(w, means, log_scales, levels):
+    """P(level) for every level of each of the ``w.shape[0]`` values: [levels, N] (float64)."""
+    one = lambda x: discretized_logistic_mixture_log_prob(
+        w, means, log_scales, jnp.full((w.shape[0],), x), levels
     )
-    grid = jnp.linspace(-1.0, 1.0, levels)
-    logp = jax.vmap(
-        lambda x: discretized_logistic_mixture_log_prob(
-            w, means, log_scales, jnp.full((4,), x), levels
-        )
-    )(grid)  # [levels, 4]: each of the 4 rows is one value's distribution
-    np.testing.assert_allclose(np.exp(np.asarray(logp, np.float64)).sum(0), 1.0, atol=1e-5)
-    # Through the model: one 1x1 image, every level.
+    return np.exp(np.asarray(jax.jit(jax.vmap(one))(jnp.linspace(-1.0, 1.0, levels)), np.float64))
+
+
+def test_logistic_mixture_normalizes_over_all_levels():
+    for levels in (17, 256):
+        rng = np.random.default_rng(levels)
+        params = (jnp.asarray(rng.normal(0, s, (4, 5)), jnp.float32) for s in (1.0, 0.8, 1.5))
+        np.testing.assert_allclose(_mixture_pmf(*params, levels).sum(0), 1.0, atol=1e-5)
+    # Through the model (floored log-scales, split outputs): one 1x1 image at each of 256 levels.
     config = pixelcnn.PixelCNNConfig(
-        output="logistic_mixture", data_shape=(1, 1, 1), levels=levels, features=8, num_layers=1
+        output="logistic_mixture", data_shape=(1, 1, 1), levels=256, features=8, num_layers=1
     )
     model = pixelcnn.make_pixelcnn(config)
-    lp = jax.jit(model.log_prob)(
-        _random_params(config, 1), {}, {"image": grid.reshape(-1, 1, 1, 1)}, None
-    )
+    grid = jnp.linspace(-1.0, 1.0, 256).reshape(-1, 1, 1, 1)
+    lp = jax.jit(model.log_prob)(_random_params(config, 1), {}, {"image": grid}, None)
     assert float(jnp.exp(lp).sum()) == pytest.approx(1.0, abs=1e-5)
 
 
@@ -189,12 +188,12 @@ def test_a_model_with_a_zero_last_layer_is_uniform_log_levels_bits_per_dim():
     )
     params = {**params, last: jax.tree.map(jnp.zeros_like, params[last])}
     batch = {"image": transforms.to_symmetric(digits.load_digits("test")["image"][:8], 17)}
-    lp = jax.jit(model.log_prob)(params, {}, batch, None)
-    np.testing.assert_allclose(lp, -64 * np.log(17), rtol=1e-6)
-    np.testing.assert_allclose(pixelcnn.bits_per_dim(lp, 64), np.log2(17), rtol=1e-6)
-    loss, (metrics, _) = jax.jit(model.loss)(params, {}, batch, None)
+    loss, (metrics, _) = jax.jit(model.loss)(params, {}, batch, None)  # mean of log_prob
     assert float(loss) == pytest.approx(64 * np.log(17), rel=1e-6)
+    assert float(metrics["nll_nats"]) == pytest.approx(64 * np.log(17), rel=1e-6)
     assert float(metrics["bits_per_dim"]) == pytest.approx(np.log2(17), rel=1e-6)
+    bpd = pixelcnn.bits_per_dim(jnp.full((3,), -64 * np.log(17)), 64)
+    np.testing.assert_allclose(bpd, np.log2(17), rtol=1e-6)
     assert model.likelihood == Likelihood.EXACT
 
 

@@ -91,11 +91,13 @@ def test_completion_keeps_the_given_rows_and_samples_the_exact_conditional():
 def test_fori_loop_equals_a_python_loop_of_steps_with_the_same_keys():
     key = jax.random.PRNGKey(2)
     x0 = jnp.zeros((5,) + SHAPE)
-    fast = ar.sample_autoregressive(key, _dist_fn, ar.categorical_sampler(2), x0)
+    draw = ar.categorical_sampler(2)
+    fast = ar.sample_autoregressive(key, _dist_fn, draw, x0)
     keys = jax.random.split(key, D)
+    step = jax.jit(ar.autoregressive_step, static_argnums=(3, 4))
     x = x0
     for t in range(D):
-        x = ar.autoregressive_step(keys[t], x, jnp.int32(t), _dist_fn, ar.categorical_sampler(2))
+        x = step(keys[t], x, jnp.int32(t), _dist_fn, draw)
     np.testing.assert_array_equal(np.asarray(fast), np.asarray(x))
 
 
