@@ -10,7 +10,7 @@ import sys
 
 from experiments.benchmarks import harness
 
-FAMILIES = ("diffusion",)
+FAMILIES = ("pixelcnn", "diffusion")
 
 
 def main(argv=None):
