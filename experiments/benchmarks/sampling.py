@@ -10,7 +10,7 @@ import sys
 
 from experiments.benchmarks import harness
 
-FAMILIES = ("pixelcnn", "diffusion")
+FAMILIES = ("pixelcnn", "diffusion", "consistency")
 
 
 def main(argv=None):
