@@ -45,7 +45,7 @@ def save_gallery(rows: Sequence[tuple[str, np.ndarray]], path: str, ncol: int = 
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(len(rows), 1, figsize=(ncol * 0.7 + 1.5, len(rows) * 0.8 + 0.4), squeeze=False)
-    for ax, (label, images) in zip(axes[:, 0], rows):
+    for ax, (label, images) in zip(axes[:, 0], rows, strict=True):
         grid = image_grid(np.asarray(images)[:ncol], ncol)
         ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0.0, vmax=1.0)
         ax.set_xticks([])

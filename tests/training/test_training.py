@@ -22,10 +22,6 @@ import _gaussian  # noqa: E402
 KEY = jax.random.PRNGKey(0)
 
 
-def _tree_max_diff(a, b):
-    return max(float(jnp.max(jnp.abs(x - y))) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
-
-
 def test_fit_recovers_closed_form_mle():
     x = _gaussian.dataset()
     state = training.fit(
@@ -176,6 +172,5 @@ def test_resume_in_a_fresh_process_equals_an_uninterrupted_run(tmp_path, mode):
     straight = run(tmp_path / "straight", 40, tmp_path / "a.npz")
     run(tmp_path / "resumed", 20, tmp_path / "b.npz")
     resumed = run(tmp_path / "resumed", 40, tmp_path / "c.npz")
-    assert len(straight) == len(resumed)
-    for a, b in zip(straight, resumed):
+    for a, b in zip(straight, resumed, strict=True):
         np.testing.assert_array_equal(a, b)  # same data order and keys: bit-identical
