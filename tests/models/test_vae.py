@@ -19,14 +19,16 @@ from genjax.losses import gaussian_kl
 from genjax.models import vae
 
 
-def _fit(model, data, num_steps, lr, batch_size=64, seed=0):
+def _fit(model, data, num_steps, lr, batch_size=64, seed=0, steps_per_call=100):
+    # Conv models take steps_per_call=1: XLA:CPU runs a convolution's kernel gradient inside a
+    # while loop (lax.scan) tens of times slower than at top level.
     return training.fit(
         model,
         optax.adam(lr),
         batching.epoch_batches(data, batch_size, seed),
         key=jax.random.PRNGKey(seed),
         num_steps=num_steps,
-        steps_per_call=100,
+        steps_per_call=steps_per_call,
         log_every=num_steps,
         checkpoint_every=num_steps,
         progress=False,
@@ -195,7 +197,7 @@ def test_conv_logistic_vae_reconstructs_and_bounds_held_out_digits():
         iwae_chunk=100,
     )
     model = vae.make_vae(config)
-    state = _fit(model, {"image": train}, 2000, 1e-3)
+    state = _fit(model, {"image": train}, 2000, 1e-3, steps_per_call=1)
     recon = vae.reconstruct(config, state.params, jnp.asarray(test))
     err_vae = float(jnp.mean((recon - test) ** 2))
     err_mean = float(np.mean((train.mean(0) - test) ** 2))
