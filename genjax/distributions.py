@@ -29,6 +29,9 @@ def _sum_event(x: Array) -> Array:
 def bernoulli_log_prob(logits: Array, x: Array) -> Array:
     """log Bernoulli(x | sigmoid(logits)), computed stably from logits.
 
+    ``x log sigmoid(l) + (1 - x) log sigmoid(-l) = x l - softplus(l)``; the right side costs one
+    transcendental per value instead of two (half the time of a CPU VAE step's likelihood).
+
     Args:
       logits: float [B, ...].
       x: float [B, ...] in {0, 1} (values in [0, 1] give the cross-entropy).
@@ -36,7 +39,7 @@ def bernoulli_log_prob(logits: Array, x: Array) -> Array:
     Returns:
       float [B].
     """
-    return _sum_event(x * jax.nn.log_sigmoid(logits) + (1.0 - x) * jax.nn.log_sigmoid(-logits))
+    return _sum_event(x * logits - jax.nn.softplus(logits))
 
 
 def diag_gaussian_log_prob(mean: Array, log_var: Array, x: Array) -> Array:
