@@ -26,6 +26,7 @@ import dataclasses
 import math
 from typing import Optional
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
@@ -124,17 +125,17 @@ def _params_per_value(config: VAEConfig) -> int:
     return 2 if learned_scale else 1
 
 
-def _networks(config: VAEConfig):
+def _networks(config: VAEConfig) -> tuple[nn.Module, nn.Module]:
     per_value = _params_per_value(config)
     if config.architecture == "mlp":
         hidden = tuple(config.hidden)
-        return MLPEncoder(config.latent_dim, hidden), MLPDecoder(
-            config.data_shape, hidden[::-1], per_value
-        )
-    channels = tuple(config.channels)
-    return ConvEncoder(config.latent_dim, channels), ConvDecoder(
-        config.data_shape, channels[::-1], per_value
-    )
+        encoder = MLPEncoder(config.latent_dim, hidden)
+        decoder = MLPDecoder(config.data_shape, hidden[::-1], per_value)
+    else:
+        channels = tuple(config.channels)
+        encoder = ConvEncoder(config.latent_dim, channels)
+        decoder = ConvDecoder(config.data_shape, channels[::-1], per_value)
+    return encoder, decoder
 
 
 def _with_label_channels(config: VAEConfig, x: Array, label: Optional[Array]) -> Array:
@@ -252,14 +253,11 @@ def iwae_bound(
 
     def chunk_log_mean_exp(k: PRNGKey) -> Array:
         eps = jax.random.normal(k, (chunk,) + mean.shape, mean.dtype)
-        z = (mean + std * eps).reshape(chunk * b, -1)
-        log_px = log_likelihood(config, decode_params(config, params, z, label_rep), x_rep).reshape(
-            chunk, b
-        )
-        # log p(z) - log q(z | x) in terms of eps: the 2 pi constants cancel.
-        log_pz_over_qz = 0.5 * jnp.sum(
-            jnp.square(eps) + log_var - jnp.square(z.reshape(eps.shape)), -1
-        )
+        z = mean + std * eps  # [chunk, B, Z]
+        out = decode_params(config, params, z.reshape(chunk * b, -1), label_rep)
+        log_px = log_likelihood(config, out, x_rep).reshape(chunk, b)
+        # log p(z) - log q(z | x) with q's density written in eps: the 2 pi constants cancel.
+        log_pz_over_qz = 0.5 * jnp.sum(jnp.square(eps) + log_var - jnp.square(z), -1)
         return jax.scipy.special.logsumexp(log_px + log_pz_over_qz, axis=0)
 
     per_chunk = jax.lax.map(chunk_log_mean_exp, jax.random.split(key, num_samples // chunk))
