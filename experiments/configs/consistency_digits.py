@@ -18,5 +18,5 @@ def get_config():
     c.ema_decay = 0.995  # short CPU runs: 0.999 would keep ~37% of the initial weights after 1,000 steps
     c.optimizer = {"name": "adam", "learning_rate": 4e-4}
     c.train.num_steps = 3000
-    c.train.batch_size = 128
+    c.train.batch_size = 64
     return c
