@@ -82,6 +82,10 @@ def spatial_mask(
 class MaskedConv(nn.Module):
     """A stride-1 ``SAME`` convolution whose kernel is multiplied by :func:`spatial_mask`.
 
+    The mask's rows below the centre are always zero, so the kernel holds only the rows up to the
+    centre (``[kh // 2 + 1, kw, in, out]``) and the input is padded above only: the outputs of
+    the full ``kh x kw`` masked kernel for about half its multiply-adds.
+
     ``x [B, H, W, in_ch] -> [B, H, W, features]``.
     """
 
@@ -94,15 +98,20 @@ class MaskedConv(nn.Module):
     @nn.compact
     def __call__(self, x: Array) -> Array:
         kh, kw = self.kernel_size
+        rows = kh // 2 + 1
         mask = spatial_mask(
             kh, kw, x.shape[-1], self.features, self.mask_type, self.num_colors, self.region
         )
         kernel = self.param(
-            "kernel", nn.initializers.lecun_normal(), (kh, kw, x.shape[-1], self.features)
+            "kernel", nn.initializers.lecun_normal(), (rows, kw, x.shape[-1], self.features)
         )
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
         y = jax.lax.conv_general_dilated(
-            x, kernel * mask, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+            x,
+            kernel * mask[:rows],
+            (1, 1),
+            ((kh // 2, 0), (kw // 2, kw // 2)),
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
         )
         return y + bias
 
