@@ -1,7 +1,7 @@
 """PixelCNN, gated PixelCNN (softmax and logistic-mixture outputs) and a class-conditional gated
 PixelCNN on the 8x8 digits (17 levels): exact test NLL, samples and completions.
 
-``python -m experiments.pixelcnn_quality [--workdir DIR] [--steps 2000] [--models a,b] [--quick]``
+``python -m experiments.pixelcnn_quality [--workdir DIR] [--steps 1000] [--models a,b] [--quick]``
 
 * Each model is trained by ``genjax.training.fit`` (Adam with cosine decay, batch 64) on 90% of
   the training split (1,437 images); the other 10% is a validation set evaluated every
@@ -136,7 +136,7 @@ def draw(config: pixelcnn.PixelCNNConfig, params, key, test_data: dict) -> tuple
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="runs/pixelcnn_quality")
-    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--val-fraction", type=float, default=0.1)
