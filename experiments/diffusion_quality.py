@@ -78,7 +78,8 @@ def load_splits():
     return out
 
 
-def train(config, x, y, steps: int, key) -> training.TrainState:
+def train(config, x, y, steps: int, key, workdir: str | None = None) -> training.TrainState:
+    """Trains (or, when ``workdir`` holds the finished run, restores) one model."""
     data = batching.epoch_batches({"image": x, "label": y}, BATCH, seed=0)
     lr = optax.warmup_cosine_decay_schedule(0.0, 2e-3, min(200, steps // 10 + 1), steps)
     return training.fit(
@@ -87,6 +88,7 @@ def train(config, x, y, steps: int, key) -> training.TrainState:
         data,
         key=key,
         num_steps=steps,
+        workdir=workdir,
         ema_decay=0.999,
         log_every=max(steps // 10, 1),
         checkpoint_every=steps,
@@ -157,7 +159,8 @@ def main(argv=None) -> dict:
     for name in args.models.split(","):
         config = MODELS[name]
         t0 = time.perf_counter()
-        state = train(config, x_train, y_train, steps, jax.random.fold_in(key, 1))
+        state = train(config, x_train, y_train, steps, jax.random.fold_in(key, 1),
+                      os.path.join(args.workdir, f"{name}-{steps}"))
         row: dict = {"train_seconds": time.perf_counter() - t0}
         row.update(
             test_bits_per_dim(config, state.ema_params, x_test, y_test, jax.random.fold_in(key, 2))

@@ -3,6 +3,7 @@ with ``config.teacher_config``), or consistency training without a teacher (obje
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 
 import jax
@@ -29,8 +30,12 @@ def spec(config) -> FamilySpec:
         tc = diffusion_family.model_config(teacher_config)
         if tc.kind != "edm":
             raise ValueError(f"the teacher must be an EDM diffusion model, got kind {tc.kind!r}")
-        teacher_fn = lambda p, x, s: diffusion.denoiser(tc, p)(x, s)  # noqa: E731
-        fields.update(sigma_min=tc.sigma_min, sigma_max=tc.sigma_max, sigma_data=tc.sigma_data, rho=tc.rho)
+        # The student learns the teacher's conditional ODE (guidance scale 1) under the teacher's label
+        # space; guidance is applied once, when the student samples.
+        cond_teacher = dataclasses.replace(tc, guidance_scale=1.0)
+        teacher_fn = lambda p, x, s, y: diffusion.denoiser(cond_teacher, p, y)(x, s)  # noqa: E731
+        fields.update(sigma_min=tc.sigma_min, sigma_max=tc.sigma_max, sigma_data=tc.sigma_data, rho=tc.rho,
+                      num_classes=tc.num_classes, label_dropout=tc.label_dropout)
         teacher_params = jax.device_get(teacher_params)
     mc = consistency.ConsistencyConfig(data_shape=tuple(config.image_shape), teacher_fn=teacher_fn, **fields)
     log_prob, likelihood = None, None

@@ -10,14 +10,22 @@ Objectives (``ConsistencyConfig.objective``):
 * ``'cd'`` distillation: ``x_{n+1} = x + sigma_{n+1} z``; the teacher's Heun step of the
   probability-flow ODE gives ``x_n``; the loss is ``d(f_theta(x_{n+1}, sigma_{n+1}),
   f_target(x_n, sigma_n))`` with the EMA target (rate ``mu``) and N Karras sigmas. The teacher is a
-  plain callable ``teacher_fn(teacher_params, x, sigma) -> D(x; sigma)`` given in the config (for a
-  genjax EDM model: ``lambda p, x, s: diffusion.denoiser(cfg, p)(x, s)``) and its params are frozen
-  in the model state (``init_teacher_params``).
+  plain callable ``teacher_fn(teacher_params, x, sigma, label) -> D(x; sigma)`` given in the config
+  (for a genjax EDM model: ``lambda p, x, s, y: diffusion.denoiser(cfg, p)(x, s)``, or with
+  ``y`` passed on for a class-conditional teacher; ``label`` is ``None`` for unconditional models)
+  and its params are frozen in the model state.
 * ``'ct'`` training: ``x_n = x + sigma_n z`` with the same ``z`` (the unbiased score estimate),
   the N(k) and mu(k) schedules of the paper.
 * ``'ict'``: pseudo-Huber distance, no EMA target (the target is ``stop_gradient(theta)``), the
   exponential N(k) curriculum, log-normal sampling of the sigma index and ``1 / (sigma_{n+1} -
   sigma_n)`` weighting.
+
+Class-conditional models (``num_classes > 0``) train on labels dropped to the null label with
+probability ``label_dropout`` (the distilled teacher sees the same, possibly null, label), so one
+network holds the conditional and the unconditional consistency functions, and sampling combines
+them by classifier-free guidance (Ho & Salimans, 2022) through
+:func:`genjax.samplers.guidance.guided`. Guidance mixes only the network term ``c_out F``, so the
+boundary condition still holds at every scale.
 
 State: ``{'step'}`` plus ``'target'`` (cd/ct) and ``'teacher'`` (cd). The EMA target is updated in
 the loss from the params the step starts with (a one-step lag against the optimizer update).
@@ -33,9 +41,10 @@ import jax
 import jax.numpy as jnp
 
 from genjax.base import Likelihood, Model
-from genjax.losses import pseudo_huber
+from genjax.losses import drop_labels, pseudo_huber
 from genjax.nn.unet import MLPDenoiser, UNet
 from genjax.samplers import consistency as csamp
+from genjax.samplers.guidance import guided
 from genjax.typing import Array, Batch, Params, PRNGKey
 
 __all__ = ["ConsistencyConfig", "make_consistency", "consistency_fn", "boundary_scalings", "discretization",
@@ -56,7 +65,10 @@ class ConsistencyConfig:
     mu0: the EMA rate of the target at the start ('ct'; 'cd' uses it throughout).
     distance: ``'l2'`` or ``'pseudo_huber'`` ('ict' always pseudo-Huber).
     p_mean, p_std: log-normal sigma index sampling ('ict').
-    teacher_fn: ``(teacher_params, x, sigma) -> D(x; sigma)`` ('cd').
+    teacher_fn: ``(teacher_params, x, sigma, label or None) -> D(x; sigma)`` ('cd').
+    num_classes: > 0 for class-conditional models (label ``num_classes`` is the null label).
+    label_dropout: probability of training on the null label (classifier-free guidance).
+    guidance_scale: the guidance weight of ``Model.sample`` (0 unconditional, 1 conditional).
     sample_sigmas: the sigmas of ``Model.sample``, first = sigma_max (one step: ``(sigma_max,)``).
     """
 
@@ -80,7 +92,10 @@ class ConsistencyConfig:
     distance: str = "l2"
     p_mean: float = -1.1
     p_std: float = 2.0
-    teacher_fn: Optional[Callable[[Any, Array, Array], Array]] = None
+    teacher_fn: Optional[Callable[[Any, Array, Array, Optional[Array]], Array]] = None
+    num_classes: int = 0
+    label_dropout: float = 0.1
+    guidance_scale: float = 1.0
     sample_sigmas: tuple[float, ...] = (80.0,)
 
     def __post_init__(self):
@@ -90,6 +105,9 @@ class ConsistencyConfig:
             raise ValueError("consistency distillation needs teacher_fn (and teacher params at init)")
         if self.distance not in ("l2", "pseudo_huber"):
             raise ValueError(f"distance must be 'l2' or 'pseudo_huber', got {self.distance!r}")
+        if self.num_classes < 0 or not 0.0 <= self.label_dropout <= 1.0:
+            raise ValueError(f"num_classes must be >= 0 and label_dropout in [0, 1], got "
+                             f"{self.num_classes} and {self.label_dropout}")
 
 
 def boundary_scalings(sigma: Array, config: ConsistencyConfig) -> tuple[Array, Array, Array]:
@@ -103,22 +121,39 @@ def boundary_scalings(sigma: Array, config: ConsistencyConfig) -> tuple[Array, A
 
 def _network(config: ConsistencyConfig):
     if config.network == "mlp":
-        return MLPDenoiser(config.mlp_hidden, config.mlp_depth)
+        return MLPDenoiser(config.mlp_hidden, config.mlp_depth, config.num_classes)
     return UNet(base_channels=config.base_channels, channel_mults=config.channel_mults,
                 num_res_blocks=config.num_res_blocks, attention_resolutions=config.attention_resolutions,
-                embedding="fourier")
+                num_classes=config.num_classes, embedding="fourier")
 
 
-def consistency_fn(config: ConsistencyConfig, params: Params) -> Callable[[Array, Array], Array]:
-    """The plain callable ``f(x, sigma float [B])`` of the samplers in ``genjax.samplers.consistency``."""
+def _raw_fn(config: ConsistencyConfig, params: Params) -> Callable[[Array, Array, Optional[Array]], Array]:
+    """``(x, sigma [B], label [B] or None) -> f(x, sigma | label)``; ``None`` is the null label."""
     net = _network(config)
 
-    def f(x, sigma):
+    def raw(x, sigma, y):
         s = sigma.reshape((-1,) + (1,) * (x.ndim - 1))
         c_skip, c_out, c_in = boundary_scalings(s, config)
-        return c_skip * x + c_out * net.apply({"params": params}, c_in * x, jnp.log(sigma) / 4.0)
+        return c_skip * x + c_out * net.apply({"params": params}, c_in * x, jnp.log(sigma) / 4.0, y)
 
-    return f
+    return raw
+
+
+def consistency_fn(
+    config: ConsistencyConfig, params: Params, label: Optional[Array] = None, guidance_scale: Optional[float] = None
+) -> Callable[[Array, Array], Array]:
+    """The plain callable ``f(x, sigma float [B])`` of the samplers in ``genjax.samplers.consistency``.
+
+    With ``label`` int32 [B] (class-conditional configs) the conditional function, guided at
+    ``guidance_scale`` (default ``config.guidance_scale``) by one forward pass on a doubled batch;
+    without it the unconditional one (the null label).
+    """
+    raw = _raw_fn(config, params)
+    if label is None or not config.num_classes:
+        return lambda x, sigma: raw(x, sigma, None)
+    scale = config.guidance_scale if guidance_scale is None else guidance_scale
+    fn = raw if scale == 1.0 else guided(raw, scale, config.num_classes)
+    return lambda x, sigma: fn(x, sigma, label)
 
 
 def discretization(config: ConsistencyConfig, step: Array) -> Array:
@@ -155,11 +190,27 @@ def sigma_grid(config: ConsistencyConfig, n: Array, i: Array) -> Array:
     return (config.sigma_min**r + frac * (config.sigma_max**r - config.sigma_min**r)) ** config.rho
 
 
-def make_consistency(config: ConsistencyConfig, teacher_params: Any = None) -> Model:
+def _matching_params(params: Params, given: Params) -> Params:
+    shapes = lambda t: {jax.tree_util.keystr(p): jnp.shape(a) for p, a in jax.tree_util.tree_flatten_with_path(t)[0]}
+    want, got = shapes(params), shapes(given)
+    diff = sorted(k for k in want.keys() | got.keys() if want.get(k) != got.get(k))
+    if diff:
+        raise ValueError(f"init_params do not match the consistency network: {len(diff)} leaves differ, e.g. "
+                         + ", ".join(f"{k}: network {want.get(k)} vs given {got.get(k)}" for k in diff[:3]))
+    return jax.tree.map(jnp.asarray, given)
+
+
+def make_consistency(config: ConsistencyConfig, teacher_params: Any = None, init_params: Any = None) -> Model:
     """Builds the consistency :class:`~genjax.base.Model` (see the module docstring).
 
+    ``init_params``: start the network (and its EMA target) from these params instead of a random
+    init; for distillation, the teacher's own params when F has the teacher's architecture, as Song
+    et al. (2023) do, so that training starts from ``f`` close to the one-step denoiser. Their tree
+    must match the network's.
+
     ``sample`` runs :func:`genjax.samplers.consistency.multistep` over ``config.sample_sigmas`` (one
-    network evaluation per sigma). ``log_prob`` is ``None``: a consistency function defines no density;
+    network evaluation per sigma; class-conditional models draw labels ``i mod num_classes`` and are
+    guided at ``config.guidance_scale``). ``log_prob`` is ``None``: a consistency function defines no density;
     a distilled model reports its teacher's probability-flow ODE likelihood (the diffusion model's
     ``log_prob`` on the teacher params kept in the state).
     """
@@ -167,7 +218,10 @@ def make_consistency(config: ConsistencyConfig, teacher_params: Any = None) -> M
 
     def init(key: PRNGKey, batch: Batch) -> dict:
         x = (batch["image"] if "image" in batch else batch["x"])[:1]
-        params = net.init(key, x, jnp.ones((1,)))["params"]
+        label = jnp.zeros((1,), jnp.int32) if config.num_classes else None
+        params = net.init(key, x, jnp.ones((1,)), label)["params"]
+        if init_params is not None:
+            params = _matching_params(params, init_params)
         state: dict = {"step": jnp.zeros((), jnp.int32)}
         if config.objective != "ict":
             state["target"] = jax.tree.map(jnp.copy, params)
@@ -188,7 +242,13 @@ def make_consistency(config: ConsistencyConfig, teacher_params: Any = None) -> M
         b = x0.shape[0]
         shape = (-1,) + (1,) * (x0.ndim - 1)
         n = discretization(config, state["step"])
-        k_i, k_z = jax.random.split(key)
+        k_i, k_z, k_l = jax.random.split(key, 3)
+        y = None
+        if config.num_classes:
+            if "label" not in batch:
+                raise ValueError(f"a class-conditional consistency model (num_classes={config.num_classes}) "
+                                 "needs batch['label']")
+            y = drop_labels(k_l, batch["label"], config.label_dropout, config.num_classes)
         if config.objective == "ict":
             edges = sigma_grid(config, n, jnp.arange(config.max_scales + 1))
             valid = jnp.arange(config.max_scales) < n - 1
@@ -202,9 +262,10 @@ def make_consistency(config: ConsistencyConfig, teacher_params: Any = None) -> M
         s_lo, s_hi = sigma_grid(config, n, i), sigma_grid(config, n, i + 1)
         z = jax.random.normal(k_z, x0.shape)
         x_hi = x0 + s_hi.reshape(shape) * z
-        f = consistency_fn(config, params)
+        raw = _raw_fn(config, params)
+        f = lambda x, s: raw(x, s, y)
         if config.objective == "cd":
-            teacher = lambda x, s: config.teacher_fn(state["teacher"], x, s)
+            teacher = lambda x, s: config.teacher_fn(state["teacher"], x, s, y)
             d = teacher(x_hi, s_hi)
             step1 = x_hi + (s_lo - s_hi).reshape(shape) * (x_hi - d) / s_hi.reshape(shape)
             d2 = teacher(step1, s_lo)
@@ -213,7 +274,7 @@ def make_consistency(config: ConsistencyConfig, teacher_params: Any = None) -> M
         else:
             x_lo = x0 + s_lo.reshape(shape) * z
         target_params = state["target"] if "target" in state else params
-        target = jax.lax.stop_gradient(consistency_fn(config, target_params)(x_lo, s_lo))
+        target = jax.lax.stop_gradient(_raw_fn(config, target_params)(x_lo, s_lo, y))
         weight = 1.0 / (s_hi - s_lo) if config.objective == "ict" else jnp.ones_like(s_hi)
         value = jnp.mean(weight * distance(f(x_hi, s_hi), target))
         new_state = {**state, "step": state["step"] + 1}
@@ -224,7 +285,8 @@ def make_consistency(config: ConsistencyConfig, teacher_params: Any = None) -> M
         return value, ({"num_scales": n.astype(jnp.float32)}, new_state)
 
     def sample(params, state, key, n):
-        f = consistency_fn(config, params)
+        label = jnp.arange(n, dtype=jnp.int32) % config.num_classes if config.num_classes else None
+        f = consistency_fn(config, params, label)
         shape = (n,) + tuple(config.data_shape)
         return csamp.multistep(key, f, shape, jnp.asarray(config.sample_sigmas, jnp.float32), config.sigma_min)
 

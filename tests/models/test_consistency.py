@@ -22,7 +22,7 @@ def _sqrtm(a):
     return (v * jnp.sqrt(w)) @ v.T
 
 
-def exact_denoiser(params, x, sigma):
+def exact_denoiser(params, x, sigma, label=None):
     gain = jax.vmap(lambda s: COV @ jnp.linalg.inv(COV + s**2 * jnp.eye(2)))(sigma)
     return MU + jnp.einsum("bij,bj->bi", gain, x - MU)
 
@@ -103,3 +103,58 @@ def test_ict_trains_without_a_teacher():
     assert int(state.model_state["step"]) == 300 and "target" not in state.model_state
     x = model.sample(state.params, state.model_state, jax.random.PRNGKey(0), 500)
     assert np.isfinite(np.asarray(x)).all() and abs(float(x.mean()) - float(MU.mean())) < 0.5
+
+
+MEANS = jnp.array([[-1.5, 0.0], [1.5, 0.0]])  # two classes, isotropic std S
+S = 0.3
+
+
+def mixture_denoiser(params, x, sigma, label):
+    """Exact D(x; sigma | label) of the two-Gaussian mixture; the null label (2) is the mixture itself."""
+    v = (S**2 + sigma**2)[:, None]
+    per_class = MEANS[None] + (S**2 / v)[:, :, None] * (x[:, None] - MEANS[None])  # [B, 2, 2]
+    logw = -jnp.sum((x[:, None] - MEANS[None]) ** 2, -1) / (2 * v)
+    w = jnp.where(label[:, None] < 2, jax.nn.one_hot(jnp.minimum(label, 1), 2), jax.nn.softmax(logw, -1))
+    return jnp.einsum("bk,bkd->bd", w, per_class)
+
+
+def test_guided_consistency_function_reduces_to_its_parts_and_keeps_the_boundary():
+    config = _config(num_classes=2, teacher_fn=mixture_denoiser)
+    params = cm.make_consistency(config, teacher_params={}).init(jax.random.PRNGKey(0), {"x": jnp.zeros((1, 2))})["params"]
+    params = jax.tree.map(lambda p: p + jax.random.normal(jax.random.PRNGKey(1), p.shape), params)
+    x = jax.random.normal(jax.random.PRNGKey(2), (8, 2)) * 3.0
+    label, sig = jnp.arange(8) % 2, jnp.full((8,), 1.5)
+    uncond = cm.consistency_fn(config, params)(x, sig)
+    cond = cm.consistency_fn(config, params, label, guidance_scale=1.0)(x, sig)
+    assert float(jnp.abs(cond - uncond).max()) > 1e-2  # the label matters
+    np.testing.assert_allclose(cm.consistency_fn(config, params, label, guidance_scale=0.0)(x, sig), uncond, atol=1e-5)
+    g3 = cm.consistency_fn(config, params, label, guidance_scale=3.0)(x, sig)
+    np.testing.assert_allclose(g3, uncond + 3.0 * (cond - uncond), atol=1e-4)
+    np.testing.assert_array_equal(cm.consistency_fn(config, params, label, guidance_scale=3.0)(x, jnp.full((8,), SIGMA_MIN)), x)
+
+
+def test_class_conditional_distillation_samples_each_class_and_the_mixture_unguided():
+    """CD with label dropout from the exact conditional teacher: scale 1 samples class k's Gaussian,
+    scale 0 (the null label) the two-class mixture."""
+    config = _config(num_classes=2, teacher_fn=mixture_denoiser, mu0=0.9, label_dropout=0.3)
+    model = cm.make_consistency(config, teacher_params={})
+
+    def data(s):
+        k1, k2 = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(3), s))
+        y = jax.random.randint(k1, (256,), 0, 2)
+        return {"x": MEANS[y] + S * jax.random.normal(k2, (256, 2)), "label": y}
+
+    state = training.fit(model, optax.adam(3e-3), data, key=jax.random.PRNGKey(4), num_steps=1000, progress=False)
+    n = 2000
+    label = jnp.arange(n) % 2
+    for scale, check in ((1.0, "class"), (0.0, "mixture")):
+        f = cm.consistency_fn(config, state.params, label, guidance_scale=scale)
+        x = np.asarray(jax.jit(lambda k: cs.one_step(k, f, (n, 2), SIGMA_MAX))(jax.random.PRNGKey(6)))
+        if check == "class":
+            for k in (0, 1):
+                np.testing.assert_allclose(x[k::2].mean(0), MEANS[k], atol=0.15)
+                np.testing.assert_allclose(x[k::2].std(0), S, atol=0.1)
+        else:
+            # Unguided: both classes' samples split about evenly between the two modes.
+            for k in (0, 1):
+                assert 0.35 < float((x[k::2, 0] > 0).mean()) < 0.65
