@@ -3,8 +3,10 @@
 ``python -m experiments.gan_quality [--workdir runs/gan_quality] [--toy-steps 3000]
 [--digits-steps 3000] [--only toy|digits] [--quick]``
 
-* Eight Gaussians (MLP G/D, batch 256): the plain non-saturating loss, the hinge loss and WGAN-GP
-  (lambda 0.1, 5 critic steps, as in Gulrajani et al.'s toy code); EMA decay 0.99. Every
+* Eight Gaussians (MLP G/D, batch 256, ``--toy-seeds`` seeds each): the plain non-saturating loss,
+  the hinge loss and WGAN-GP (lambda 0.1, 5 critic steps, as in Gulrajani et al.'s toy code), and two
+  settings of the non-saturating loss that fail (5 discriminator steps per generator step; Adam with
+  b1 = 0.9); EMA decay 0.99. Every
   ``--eval-every`` steps: modes covered (a mode counts with >= 2% of 2,000 samples within 3 std of
   its centre) and the share of high-quality samples (within 3 std of some centre). The trajectory
   shows mode hopping, not only the end point.
@@ -57,11 +59,22 @@ TOY_RUNS = {
     ),
     "hinge": (dataclasses.replace(gan.HINGE_2D, hidden=(64, 64, 64)), _adam(2e-3, 0.5, 0.9)),
     "wgan_gp": (dataclasses.replace(gan.WGAN_GP_2D, hidden=(64, 64, 64)), _adam(1e-3, 0.5, 0.9)),
+    # Two ways the plain loss goes wrong: five discriminator steps per generator step (the generator
+    # chases a discriminator that is always ahead and drops modes) and Adam's default b1 = 0.9
+    # (momentum makes the two-player dynamics oscillate instead of converge).
+    "nonsaturating_5d": (
+        dataclasses.replace(gan.NONSATURATING_2D, n_critic=5),
+        _adam(1e-3, 0.5, 0.999),
+    ),
+    "nonsaturating_b1_0.9": (gan.NONSATURATING_2D, _adam(1e-3, 0.9, 0.999)),
 }
 DIGITS_RUNS = {
     "nonsaturating_plain": (gan.DCGAN_DIGITS, _adam(2e-4, 0.5, 0.999)),
     "hinge_sn": (gan.HINGE_SN_DIGITS, _adam(2e-4, 0.0, 0.9)),
     "wgan_gp": (gan.WGAN_GP_DIGITS, _adam(1e-4, 0.0, 0.9)),
+    # The two settings that break the plain loss on eight Gaussians, on digits.
+    "nonsaturating_5d": (dataclasses.replace(gan.DCGAN_DIGITS, n_critic=5), _adam(2e-4, 0.5, 0.999)),
+    "nonsaturating_b1_0.9": (gan.DCGAN_DIGITS, _adam(1e-3, 0.9, 0.999)),
 }
 
 
@@ -160,24 +173,39 @@ def digits_experiment(name, steps, eval_every, classifier, train_images, test, w
     return out, grids
 
 
+def _selected(runs: dict, names: str) -> list[str]:
+    wanted = [n for n in names.split(",") if n]
+    unknown = [n for n in wanted if n not in TOY_RUNS and n not in DIGITS_RUNS]
+    if unknown:
+        raise SystemExit(f"unknown runs {unknown}; valid: {sorted(set(TOY_RUNS) | set(DIGITS_RUNS))}")
+    return [n for n in runs if not wanted or n in wanted]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="runs/gan_quality")
     parser.add_argument("--toy-steps", type=int, default=3000)
     parser.add_argument("--digits-steps", type=int, default=3000)
     parser.add_argument("--eval-every", type=int, default=500)
+    parser.add_argument("--toy-seeds", type=int, default=3, help="eight-Gaussians runs per setting")
     parser.add_argument(
         "--quick", action="store_true", help="a few hundred steps, to check the script runs"
     )
     parser.add_argument("--only", choices=("toy", "digits"), default=None)
+    parser.add_argument("--runs", default="", help="comma-separated run names (default: all)")
     args = parser.parse_args(argv)
     if args.quick:
         args.toy_steps = args.digits_steps = args.eval_every = 200
     os.makedirs(args.workdir, exist_ok=True)
     results = {"toy": {}, "digits": {}}
     if args.only in (None, "toy"):
-        for name in TOY_RUNS:
-            results["toy"][name] = toy_experiment(name, args.toy_steps, args.eval_every)
+        for name in _selected(TOY_RUNS, args.runs):
+            per_seed = [toy_experiment(name, args.toy_steps, args.eval_every, seed) for seed in range(args.toy_seeds)]
+            results["toy"][name] = {
+                "final_modes_ema_per_seed": [r["final_modes_ema"] for r in per_seed],
+                "final_hq_ema_per_seed": [r["final_hq_ema"] for r in per_seed],
+                "runs": per_seed,
+            }
     if args.only in (None, "digits"):
         classifier = digits_features()
         train, test = (
@@ -188,7 +216,7 @@ def main(argv=None):
             for s in ("train", "test")
         )
         gallery = [("data (test)", test[:20])]
-        for name in DIGITS_RUNS:
+        for name in _selected(DIGITS_RUNS, args.runs):
             results["digits"][name], grids = digits_experiment(
                 name, args.digits_steps, args.eval_every, classifier, train, test, args.workdir
             )

@@ -182,12 +182,16 @@ def _print_row(row: dict) -> None:
 
 
 def main(cases_fn: Callable[[bool], Sequence[Case]], argv: Optional[Sequence[str]] = None, *, title: str = "") -> list[dict]:
-    """Command line of every benchmark script: ``--quick`` (ours only, tiny) and ``--repeats``."""
+    """Command line of every benchmark script: ``--quick`` (ours only, tiny), ``--repeats`` and ``--only``."""
     parser = argparse.ArgumentParser(description=title)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, our side only (run by make test)")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--only", default="", help="run the cases whose name contains this text (and any peer of them)")
     args = parser.parse_args(argv)
-    return run_cases(cases_fn(args.quick), quick=args.quick, repeats=args.repeats, title=title)
+    cases = [c for c in cases_fn(args.quick) if args.only in c.name]
+    if not cases:
+        raise SystemExit(f"no benchmark case name contains {args.only!r}")
+    return run_cases(cases, quick=args.quick, repeats=args.repeats, title=title)
 
 
 def family_cases(families: Sequence[str], kind: str, quick: bool) -> list[Case]:

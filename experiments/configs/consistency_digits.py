@@ -7,6 +7,7 @@ def get_config():
     c = base_config("consistency")
     c.teacher_config = "diffusion_digits"
     c.teacher_workdir = "runs/diffusion_digits"
+    c.init_from_teacher = True  # the student has the teacher's UNet (the fields below match diffusion_digits)
     c.model.objective = "cd"
     c.model.base_channels = 32
     c.model.channel_mults = (1, 2)

@@ -38,6 +38,8 @@ def spec(config) -> FamilySpec:
                       num_classes=tc.num_classes, label_dropout=tc.label_dropout)
         teacher_params = jax.device_get(teacher_params)
     mc = consistency.ConsistencyConfig(data_shape=tuple(config.image_shape), teacher_fn=teacher_fn, **fields)
+    # Song et al. (2023) start the student from the teacher's weights when F has its architecture.
+    init_params = teacher_params if teacher_params is not None and config.get("init_from_teacher", False) else None
     log_prob, likelihood = None, None
     if teacher_params is not None:
         teacher_model = diffusion.make_diffusion(tc)
@@ -47,6 +49,6 @@ def spec(config) -> FamilySpec:
             return teacher_model.log_prob(state.model_state["teacher"], {}, batch, key)
 
         likelihood = f"{teacher_model.likelihood.value} (teacher ODE)"
-    return FamilySpec(consistency.make_consistency(mc, teacher_params), symmetric_batch(config), identity_images,
+    return FamilySpec(consistency.make_consistency(mc, teacher_params, init_params), symmetric_batch(config), identity_images,
                       nfe=len(mc.sample_sigmas), ema_decay=config.get("ema_decay", 0.999), log_prob=log_prob,
                       likelihood=likelihood)
