@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from genjax.samplers import driver
+from genjax.samplers.schedules import per_example
 from genjax.typing import Array, PRNGKey
 
 __all__ = ["one_step", "multistep", "multistep_step", "inpaint", "denoise", "interpolate", "slerp"]
@@ -20,13 +21,10 @@ __all__ = ["one_step", "multistep", "multistep_step", "inpaint", "denoise", "int
 ConsistencyFn = Callable[[Array, Array], Array]
 
 
-def _sig(x: Array, sigma) -> Array:
-    return jnp.full((x.shape[0],), sigma, jnp.float32)
-
 
 def one_step(key: PRNGKey, f: ConsistencyFn, shape: tuple[int, ...], sigma_max: float) -> Array:
     """``f(sigma_max z, sigma_max)``: one network evaluation per sample."""
-    return f(sigma_max * jax.random.normal(key, shape), _sig(jnp.zeros(shape), sigma_max))
+    return f(sigma_max * jax.random.normal(key, shape), per_example(jnp.zeros(shape), sigma_max))
 
 
 def multistep_step(key: PRNGKey, f: ConsistencyFn, x0: Array, sigma: Array, sigma_min: float,
@@ -37,7 +35,7 @@ def multistep_step(key: PRNGKey, f: ConsistencyFn, x0: Array, sigma: Array, sigm
     if mask is not None:
         x0 = mask * known + (1.0 - mask) * x0
     x = x0 + jnp.sqrt(jnp.maximum(sigma**2 - sigma_min**2, 0.0)) * jax.random.normal(key, x0.shape, x0.dtype)
-    out = f(x, _sig(x, sigma))
+    out = f(x, per_example(x, sigma))
     return out if mask is None else mask * known + (1.0 - mask) * out
 
 
@@ -60,7 +58,7 @@ def inpaint(
     returned unchanged, the rest is generated consistently with them over ``sigmas``."""
     k0, k = jax.random.split(key)
     x = mask * known + (1.0 - mask) * sigmas[0] * jax.random.normal(k0, known.shape)
-    x = mask * known + (1.0 - mask) * f(x, _sig(x, sigmas[0]))
+    x = mask * known + (1.0 - mask) * f(x, per_example(x, sigmas[0]))
     rest = sigmas[1:]
     step = lambda kk, x, i: (multistep_step(kk, f, x, rest[i], sigma_min, mask, known), None)
     return driver.run(step, k, x, rest.shape[0], unroll=unroll)[0]
@@ -68,7 +66,7 @@ def inpaint(
 
 def denoise(f: ConsistencyFn, noisy: Array, sigma: float) -> Array:
     """Denoising an image corrupted by Gaussian noise of known level ``sigma``: ``f(noisy, sigma)``."""
-    return f(noisy, _sig(noisy, sigma))
+    return f(noisy, per_example(noisy, sigma))
 
 
 def slerp(z0: Array, z1: Array, t: Array) -> Array:
@@ -84,4 +82,4 @@ def interpolate(f: ConsistencyFn, z0: Array, z1: Array, num: int, sigma_max: flo
     """One-step samples along the slerp between two noise seeds ``z0, z1 [1, ...]``: ``[num, ...]``."""
     ts = jnp.linspace(0.0, 1.0, num)[:, None]
     z = jax.vmap(lambda t: slerp(z0, z1, t)[0])(ts)
-    return f(sigma_max * z, _sig(z, sigma_max))
+    return f(sigma_max * z, per_example(z, sigma_max))

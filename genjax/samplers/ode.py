@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genjax.samplers import driver
+from genjax.samplers.schedules import per_example
 from genjax.samplers.diffusion import euler_maruyama_step
 from genjax.typing import Array, PRNGKey
 
@@ -31,9 +32,6 @@ __all__ = [
 Denoiser = Callable[[Array, Array], Array]
 
 
-def _sig(x: Array, sigma: Array) -> Array:
-    return jnp.full((x.shape[0],), sigma, jnp.float32)
-
 
 def euler_step(x: Array, denoised: Array, sigma: Array, sigma_next: Array) -> Array:
     """``x + (sigma_next - sigma) (x - D) / sigma``."""
@@ -44,11 +42,11 @@ def heun_step(denoise: Denoiser, x: Array, sigma: Array, sigma_next: Array) -> A
     """Heun's second-order step (Karras et al., 2022, algorithm 1); Euler when ``sigma_next = 0``.
 
     Two network evaluations (one at the last step)."""
-    d = (x - denoise(x, _sig(x, sigma))) / sigma
+    d = (x - denoise(x, per_example(x, sigma))) / sigma
     x_euler = x + (sigma_next - sigma) * d
 
     def corrected(_):
-        d2 = (x_euler - denoise(x_euler, _sig(x, sigma_next))) / jnp.maximum(sigma_next, 1e-20)
+        d2 = (x_euler - denoise(x_euler, per_example(x, sigma_next))) / jnp.maximum(sigma_next, 1e-20)
         return x + (sigma_next - sigma) * 0.5 * (d + d2)
 
     return jax.lax.cond(sigma_next > 0, corrected, lambda _: x_euler, None)
@@ -104,7 +102,7 @@ def sample_euler_maruyama(
 
     def step(k, x, i):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        d = denoise(x, _sig(x, sigma))
+        d = denoise(x, per_example(x, sigma))
         return jnp.where(sigma_next > 0, euler_maruyama_step(k, x, d, sigma, sigma_next), d), None
 
     return driver.run(step, key, x_T, n, unroll=unroll)[0]
@@ -146,7 +144,7 @@ def ode_log_likelihood(
     dim = int(np.prod(shape[1:]))
 
     def f(x, sigma):
-        return (x - denoise(x, _sig(x, sigma))) / sigma
+        return (x - denoise(x, per_example(x, sigma))) / sigma
 
     def div(x, sigma, probes):
         if exact_trace:

@@ -17,6 +17,7 @@ import numpy as np
 from genjax.typing import Array
 
 __all__ = [
+    "per_example",
     "VPSchedule",
     "linear_schedule",
     "cosine_schedule",
@@ -112,3 +113,8 @@ def edm_scalings(sigma: Array, sigma_data: float) -> EDMScalings:
         1.0 / jnp.sqrt(total),
         jnp.log(sigma) / 4.0,
     )
+
+
+def per_example(x: Array, sigma) -> Array:
+    """A scalar noise level (or time) as one float32 per example of the batch ``x``: ``[B]``."""
+    return jnp.full((x.shape[0],), sigma, jnp.float32)
