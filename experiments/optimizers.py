@@ -8,7 +8,7 @@ import optax
 
 __all__ = ["make_optimizer", "OPTIMIZERS"]
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
+OPTIMIZERS = ("adam", "adamw", "radam", "sgd")
 _GROUP_FIELDS = {"name", "learning_rate", "b1", "b2", "momentum", "weight_decay", "grad_clip", "warmup_steps"}
 
 
@@ -24,6 +24,8 @@ def _one(cfg: Mapping[str, Any]) -> optax.GradientTransformation:
         tx = optax.adam(lr, b1=cfg.get("b1", 0.9), b2=cfg.get("b2", 0.999))
     elif name == "adamw":
         tx = optax.adamw(lr, b1=cfg.get("b1", 0.9), b2=cfg.get("b2", 0.999), weight_decay=cfg.get("weight_decay", 1e-4))
+    elif name == "radam":
+        tx = optax.radam(lr, b1=cfg.get("b1", 0.9), b2=cfg.get("b2", 0.999))
     elif name == "sgd":
         tx = optax.sgd(lr, momentum=cfg.get("momentum") or None)
     else:

@@ -257,6 +257,9 @@ def _realnvp_scale(config: FlowConfig, shape: tuple[int, int, int], scale: int) 
         for layer in _realnvp_coupling(config, bj.channel_mask(squeezed, i % 2), i)
     ]
     layers.append(bj.factor_out(_realnvp_scale(config, (h // 2, w // 2, 2 * c), scale + 1)))
+    # Each scale maps its input shape to itself, so that factor_out can put the next scale's output
+    # back beside the factored-out half at any depth (three or more scales).
+    layers.append(bj.inverse_of(bj.squeeze()))
     return bj.chain(layers)
 
 
@@ -283,14 +286,11 @@ def _reshape_first(out: tuple[Array, Array], shape: tuple[int, ...]) -> tuple[Ar
 
 
 def latent_shape(config: FlowConfig) -> tuple[int, ...]:
-    """The shape of one latent ``z`` (NICE: ``(D,)``; RealNVP: the last scale's squeezed shape)."""
+    """The shape of one latent ``z`` (NICE: ``(D,)``; RealNVP: the data's shape, every scale's
+    factored-out half unsqueezed back into place)."""
     if config.architecture == "nice":
         return (config.dim,)
-    if config.architecture == "mlp":
-        return tuple(config.data_shape)
-    h, w, c = config.data_shape
-    f = 2 ** (config.num_scales - 1)
-    return (h // f, w // f, c * f * f)
+    return tuple(config.data_shape)
 
 
 def prior_log_prob(prior: str, z: Array) -> Array:

@@ -31,6 +31,10 @@ SMALL = {
         flows.REALNVP_DIGITS, data_shape=(4, 4, 1), conv_features=8, num_blocks=1, glow_steps=True
     ),
     "mlp": dataclasses.replace(flows.TOY_2D, num_couplings=4, hidden=(16,)),
+    # Three scales: the middle scale squeezes inside the first one's factor_out.
+    "realnvp3": dataclasses.replace(
+        flows.REALNVP_DIGITS, data_shape=(8, 8, 2), num_scales=3, conv_features=4, num_blocks=1
+    ),
 }
 
 
@@ -90,6 +94,7 @@ def _round_trip(config, with_jacobian, params, x, key):
             "realnvp",
             False,
         ),  # its layers' log-dets are checked one by one in tests/test_bijectors.py
+        ("realnvp3", False),
         pytest.param("realnvp", True, marks=pytest.mark.slow),
         pytest.param("glow", True, marks=pytest.mark.slow),
     ],

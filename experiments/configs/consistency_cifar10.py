@@ -1,0 +1,15 @@
+"""Improved consistency training on CIFAR-10 in Song & Dhariwal's (2023) setting: NCSN++-sized UNet
+stand-in (base 128, multipliers (1, 2, 2, 2), attention at 16x16), batch 1,024, 400k steps, RAdam 1e-4,
+EMA 0.99993; one- and two-step sampling."""
+
+from experiments.configs import consistency_mnist
+
+
+def get_config():
+    c = consistency_mnist.get_config("cifar10")
+    c.model.base_channels = 128
+    c.model.channel_mults = (1, 2, 2, 2)
+    c.model.attention_resolutions = (16,)
+    c.model.sample_sigmas = (80.0, 0.821)
+    c.train.batch_size = 1024
+    return c

@@ -1,0 +1,20 @@
+"""EDM (Karras et al., 2022) with the shared UNet on MNIST, class-conditional with 10% label dropout for
+classifier-free guidance (Ho & Salimans, 2022), Heun sampling (18 steps, 35 evaluations)."""
+
+from experiments.configs.common import accelerator_run, base_config
+
+
+def get_config(dataset: str = "mnist"):
+    c = accelerator_run(base_config("diffusion", dataset), num_steps=200_000, batch_size=128)
+    c.model.kind = "edm"
+    c.model.base_channels = 64
+    c.model.channel_mults = (1, 2, 2)
+    c.model.num_res_blocks = 2
+    c.model.attention_resolutions = (7,)
+    c.model.num_classes = 10
+    c.model.label_dropout = 0.1
+    c.model.sample_steps = 18
+    c.model.likelihood_steps = 64
+    c.ema_decay = 0.9999
+    c.optimizer = {"name": "adam", "learning_rate": 2e-4, "warmup_steps": 5000}
+    return c

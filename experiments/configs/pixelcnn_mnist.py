@@ -1,0 +1,13 @@
+"""Gated PixelCNN (van den Oord et al., 2016) with a 256-way softmax per pixel on 8-bit MNIST."""
+
+from experiments.configs.common import accelerator_run, base_config
+
+
+def get_config():
+    c = accelerator_run(base_config("pixelcnn", "mnist"), num_steps=200_000, batch_size=64)
+    c.model.variant = "gated"
+    c.model.output = "softmax"
+    c.model.features = 64
+    c.model.num_layers = 12
+    c.optimizer = {"name": "adam", "learning_rate": 3e-4}
+    return c
