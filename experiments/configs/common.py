@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ml_collections
 
-
 IMAGE_SHAPES = {
     "digits": (8, 8, 1),
     "mnist": (28, 28, 1),
