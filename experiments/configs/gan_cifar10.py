@@ -1,5 +1,5 @@
-"""SN-DCGAN on CIFAR-10 (Miyato et al., 2018, their standard CNN setting: hinge loss, Adam 2e-4,
-b1 0, b2 0.9, batch 64, 5 discriminator steps per generator step)."""
+"""SN-GAN (Miyato et al., 2018) with the DCGAN-style CNN on CIFAR-10: hinge loss, Adam 2e-4 (b1 0,
+b2 0.9), 5 discriminator updates per generator update, batch 64, 100k generator updates."""
 
 from experiments.configs import gan_mnist
 

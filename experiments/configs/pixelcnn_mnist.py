@@ -3,8 +3,8 @@
 from experiments.configs.common import accelerator_run, base_config
 
 
-def get_config():
-    c = accelerator_run(base_config("pixelcnn", "mnist"), num_steps=200_000, batch_size=64)
+def get_config(dataset: str = "mnist"):
+    c = accelerator_run(base_config("pixelcnn", dataset), num_steps=200_000, batch_size=64)
     c.model.variant = "gated"
     c.model.output = "softmax"
     c.model.features = 64
