@@ -186,9 +186,10 @@ def main(cases_fn: Callable[[bool], Sequence[Case]], argv: Optional[Sequence[str
     parser = argparse.ArgumentParser(description=title)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, our side only (run by make test)")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--only", default="", help="run the cases whose name contains this text (and any peer of them)")
+    parser.add_argument("--only", default="", help="comma-separated texts: run the cases whose name contains any")
     args = parser.parse_args(argv)
-    cases = [c for c in cases_fn(args.quick) if args.only in c.name]
+    wanted = [w for w in args.only.split(",") if w] or [""]
+    cases = [c for c in cases_fn(args.quick) if any(w in c.name for w in wanted)]
     if not cases:
         raise SystemExit(f"no benchmark case name contains {args.only!r}")
     return run_cases(cases, quick=args.quick, repeats=args.repeats, title=title)
