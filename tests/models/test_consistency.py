@@ -1,6 +1,7 @@
 """Consistency models: the boundary condition, distillation towards the analytic ODE map of Gaussian
 data, the curricula, and the samplers (Song et al., 2023; Song & Dhariwal, 2023)."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -158,3 +159,16 @@ def test_class_conditional_distillation_samples_each_class_and_the_mixture_ungui
             # Unguided: both classes' samples split about evenly between the two modes.
             for k in (0, 1):
                 assert 0.35 < float((x[k::2, 0] > 0).mean()) < 0.65
+
+
+def test_init_params_start_the_network_and_target_and_a_mismatch_names_the_leaves():
+    config = _config()
+    batch = {"x": jnp.zeros((1, 2))}
+    fresh = cm.make_consistency(config, teacher_params={}).init(jax.random.PRNGKey(0), batch)["params"]
+    given = jax.tree.map(lambda p: p + 1.0, fresh)
+    out = cm.make_consistency(config, teacher_params={}, init_params=given).init(jax.random.PRNGKey(0), batch)
+    chex.assert_trees_all_close(out["params"], given)
+    chex.assert_trees_all_close(out["state"]["target"], given)
+    wider = cm.make_consistency(_config(mlp_hidden=32), teacher_params={}).init(jax.random.PRNGKey(0), batch)["params"]
+    with pytest.raises(ValueError, match=r"init_params do not match the consistency network: \d+ leaves differ, e\.g\. \[.*network \("):
+        cm.make_consistency(config, teacher_params={}, init_params=wider).init(jax.random.PRNGKey(0), batch)
