@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from genjax.samplers import driver
-from genjax.samplers.schedules import per_example
 from genjax.samplers.diffusion import euler_maruyama_step
+from genjax.samplers.schedules import per_example
 from genjax.typing import Array, PRNGKey
 
 __all__ = [

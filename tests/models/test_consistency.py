@@ -150,7 +150,7 @@ def test_class_conditional_distillation_samples_each_class_and_the_mixture_ungui
     label = jnp.arange(n) % 2
     for scale, check in ((1.0, "class"), (0.0, "mixture")):
         f = cm.consistency_fn(config, state.params, label, guidance_scale=scale)
-        x = np.asarray(jax.jit(lambda k: cs.one_step(k, f, (n, 2), SIGMA_MAX))(jax.random.PRNGKey(6)))
+        x = np.asarray(jax.jit(lambda k, f=f: cs.one_step(k, f, (n, 2), SIGMA_MAX))(jax.random.PRNGKey(6)))
         if check == "class":
             for k in (0, 1):
                 np.testing.assert_allclose(x[k::2].mean(0), MEANS[k], atol=0.15)

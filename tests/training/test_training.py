@@ -12,8 +12,7 @@ import numpy as np
 import optax
 import pytest
 
-from genjax import Model
-from genjax import training
+from genjax import Model, training
 from genjax.training.checkpoint import Checkpointer
 
 sys.path.insert(0, os.path.dirname(__file__))
