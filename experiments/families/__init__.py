@@ -10,7 +10,6 @@ import dataclasses
 import importlib
 from typing import Any, Callable, Optional
 
-
 __all__ = ["FamilySpec", "FAMILIES", "get_spec"]
 
 FAMILIES = ("rbm", "dbm", "vae", "gan", "flow", "pixelcnn", "diffusion", "consistency")

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from experiments.families import FamilySpec
-from experiments.families.common import binary_batch, binary_images, identity_images, symmetric_batch
+from experiments.families.common import (
+    binary_batch,
+    binary_images,
+    identity_images,
+    symmetric_batch,
+)
 from genjax.data import registry
 from genjax.models import vae
 
