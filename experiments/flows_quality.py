@@ -41,6 +41,7 @@ import optax
 from sklearn.metrics import roc_auc_score
 
 from experiments.grids import save_gallery
+from experiments.validation import BestParams
 from genjax import training
 from genjax.data import batching, digits, transforms
 from genjax.models import flows
@@ -89,18 +90,9 @@ def train(
     optimizer = optax.chain(
         optax.clip_by_global_norm(100.0), optax.adam(optax.cosine_decay_schedule(lr, steps))
     )
-    best: dict = {"best_val_bits_per_dim": math.inf, "val_curve": []}
-    kept: dict = {}
-
-    def validate(state) -> dict:
-        v = evaluate(config, state.params, x_val, 2, jax.random.PRNGKey(3))["test_bits_per_dim"]
-        best["val_curve"].append((int(state.step), round(v, 4)))
-        if v < best["best_val_bits_per_dim"]:
-            # The train step donates its state: keep a host copy.
-            best.update(best_val_bits_per_dim=v, best_step=int(state.step))
-            kept["params"] = jax.device_get(state.params)
-        return {"val_bits_per_dim": v}
-
+    best = BestParams(
+        lambda p: evaluate(config, p, x_val, 2, jax.random.PRNGKey(3))["test_bits_per_dim"], "val_bits_per_dim"
+    )
     training.fit(
         flows.make_flow(config),
         optimizer,
@@ -109,11 +101,11 @@ def train(
         num_steps=steps,
         log_every=eval_every,
         checkpoint_every=steps,
-        eval_fn=validate,
+        eval_fn=best,
         eval_every=eval_every,
         progress=False,
     )
-    return kept["params"], best
+    return best.params, {"best_val_bits_per_dim": best.value, "best_step": best.step, "val_curve": best.curve}
 
 
 def evaluate(config: flows.FlowConfig, params, x_test: np.ndarray, draws: int, key) -> dict:

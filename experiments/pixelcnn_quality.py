@@ -31,6 +31,7 @@ import numpy as np
 import optax
 
 from experiments.grids import save_gallery
+from experiments.validation import BestParams
 from genjax import training
 from genjax.data import batching, digits, transforms
 from genjax.models import pixelcnn
@@ -73,19 +74,13 @@ def train(
     lr: float,
     eval_every: int,
     key,
-) -> tuple[training.TrainState, dict]:
+) -> tuple[training.TrainState, BestParams]:
     """Trains for ``steps`` and returns the final state and the params with the best validation
     NLL (evaluated every ``eval_every`` steps) with that NLL and its step."""
     model = pixelcnn.make_pixelcnn(config)
     val_log_prob = jax.jit(model.log_prob)
     val_batch = jax.tree.map(jnp.asarray, val)
-    best = {"val_nll_nats": math.inf, "step": 0, "params": None}
-
-    def eval_fn(state: training.TrainState) -> dict:
-        nll = float(-jnp.mean(val_log_prob(state.params, {}, val_batch, None)))
-        if nll < best["val_nll_nats"]:
-            best.update(val_nll_nats=nll, step=int(state.step), params=jax.device_get(state.params))
-        return {"val_nll_nats": nll}
+    best = BestParams(lambda p: -jnp.mean(val_log_prob(p, {}, val_batch, None)), "val_nll_nats")
 
     state = training.fit(
         model,
@@ -95,7 +90,7 @@ def train(
         num_steps=steps,
         log_every=eval_every,
         checkpoint_every=steps,
-        eval_fn=eval_fn,
+        eval_fn=best,
         eval_every=eval_every,
         progress=False,
     )
@@ -178,14 +173,14 @@ def main(argv=None) -> dict:
         row = {
             "train_seconds": time.perf_counter() - t0,
             "params": sum(p.size for p in jax.tree.leaves(state.params)),
-            "best_step": best["step"],
-            "best_val_nll_nats": best["val_nll_nats"],
+            "best_step": best.step,
+            "best_val_nll_nats": best.value,
         }
-        for prefix, params in (("", best["params"]), ("final_", state.params)):
+        for prefix, params in (("", best.params), ("final_", state.params)):
             for split, data in (("test", test_data), ("train", fit_data)):
                 for k, v in evaluate(config, params, data).items():
                     row[f"{prefix}{split}_{k}"] = v
-        samples, done, seconds = draw(config, best["params"], jax.random.fold_in(key, 4), test_data)
+        samples, done, seconds = draw(config, best.params, jax.random.fold_in(key, 4), test_data)
         row["sample_and_complete_10_seconds_with_compile"] = seconds
         rows.append((f"{name} (labels 0-9)" if config.num_classes else name, samples))
         rows.append((f"{name} completion", np.asarray(done)))
