@@ -344,27 +344,17 @@ def sampling_cases(quick: bool) -> list[harness.Case]:
             name = f"diffusion {kind}-{nfe}nfe w{width} b{batch}"
             flops = per_eval * nfe if per_eval else None
             ours = functools.partial(_ours_sampler, width, kind, steps, batch, size)
-            cases.append(
-                harness.Case(
-                    name,
-                    float(batch),
-                    "images",
-                    ours,
-                    functools.partial(_torch_sampler, width, kind, steps, batch, size, False),
-                    "pytorch-eager",
-                    flops,
-                    quick_ok=False,
-                )
-            )
-            if compiled:
+            for torch_compiled in (False, True) if compiled else (False,):
                 cases.append(
                     harness.Case(
                         name,
                         float(batch),
                         "images",
                         ours,
-                        functools.partial(_torch_sampler, width, kind, steps, batch, size, True),
-                        "pytorch-compile",
+                        functools.partial(
+                            _torch_sampler, width, kind, steps, batch, size, torch_compiled
+                        ),
+                        "pytorch-compile" if torch_compiled else "pytorch-eager",
                         flops,
                         quick_ok=False,
                     )
