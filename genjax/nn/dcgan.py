@@ -23,6 +23,7 @@ from typing import Optional
 import flax.linen as nn
 import jax.numpy as jnp
 
+from genjax.nn.conv_transpose import ConvTranspose
 from genjax.typing import Array
 
 __all__ = ["DCGANGenerator", "DCGANDiscriminator", "NORMS", "check_norm"]
@@ -87,7 +88,7 @@ class DCGANGenerator(nn.Module):
         for i in range(k):
             last = i == k - 1
             out = c_img if last else channels // 2 ** (i + 1)
-            h = nn.ConvTranspose(out, (4, 4), strides=(2, 2), padding="SAME", name=f"up_{i}")(h)
+            h = ConvTranspose(out, (4, 4), strides=(2, 2), padding="SAME", name=f"up_{i}")(h)
             if not last:
                 h = nn.relu(_normalize(self.norm, train, f"norm_{i + 1}")(h))
         return jnp.tanh(h)
