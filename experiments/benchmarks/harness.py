@@ -2,7 +2,7 @@
 
 Each side is set up (untimed), called once (reported apart as compile / warm-up time), then timed
 over ``repeats`` calls; the table gives the median with min..max, the throughput, the peak resident
-memory after that side ran, the model FLOP utilisation against a measured float32 matmul peak when
+memory after that side ran (and, on a GPU, the peak device memory), the model FLOP utilisation against a measured float32 matmul peak when
 the case states its FLOPs, and the ratio peer / ours (above 1: we are faster). Benchmarks never
 assert on time: they print a table and, as the last line, one JSON object.
 """
@@ -24,7 +24,17 @@ from typing import Any, Callable, Optional, Sequence
 import jax
 import numpy as np
 
-__all__ = ["Case", "Timing", "time_fn", "matmul_peak_flops", "run_cases", "main", "blas_info", "family_cases"]
+__all__ = [
+    "Case",
+    "Timing",
+    "time_fn",
+    "matmul_peak_flops",
+    "run_cases",
+    "main",
+    "blas_info",
+    "family_cases",
+    "torch_device",
+]
 
 
 @dataclasses.dataclass
@@ -65,6 +75,31 @@ def _block(out: Any) -> None:
     for leaf in jax.tree.leaves(out):
         if isinstance(leaf, jax.Array):
             leaf.block_until_ready()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
+def torch_device() -> str:
+    """The device PyTorch peers run on: CUDA when JAX runs on a GPU and this PyTorch sees one."""
+    if jax.default_backend() != "gpu":
+        return "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _peak_device_mb(side: str) -> Optional[float]:
+    """Peak accelerator memory of one side so far in this process (None on CPU)."""
+    if jax.default_backend() == "cpu":
+        return None
+    if side == "peer":
+        torch = sys.modules.get("torch")
+        if torch is None or not torch.cuda.is_initialized():
+            return None
+        return torch.cuda.max_memory_allocated() / 2**20
+    stats = jax.devices()[0].memory_stats() or {}
+    return stats.get("peak_bytes_in_use", 0) / 2**20
 
 
 def _peak_rss_mb() -> float:
@@ -86,8 +121,11 @@ def time_fn(setup: Callable[[], Callable[[], Any]], repeats: int) -> Timing:
     return Timing(first, statistics.median(times), min(times), max(times), _peak_rss_mb())
 
 
-def matmul_peak_flops(n: int = 1024, repeats: int = 5) -> float:
-    """Measured float32 matmul throughput of this machine through XLA (FLOP/s), the MFU reference."""
+def matmul_peak_flops(n: Optional[int] = None, repeats: int = 5) -> float:
+    """Measured float32 matmul throughput of this machine through XLA (FLOP/s), the MFU reference:
+    ``n x n`` products, ``n`` 1024 on a CPU and 8192 on an accelerator (at JAX's default precision,
+    the one every case runs at)."""
+    n = n or (1024 if jax.default_backend() == "cpu" else 8192)
     a = jax.random.normal(jax.random.PRNGKey(0), (n, n), np.float32)
     f = jax.jit(lambda x: x @ x)
     f(a).block_until_ready()
@@ -113,7 +151,16 @@ def blas_info() -> list[dict]:
 
 def run_cases(cases: Sequence[Case], *, quick: bool = False, repeats: int = 5, title: str = "") -> list[dict]:
     """Times every case (ours, then the peer unless ``quick``), prints the table and the JSON line."""
-    peak = None if quick else matmul_peak_flops()
+    # On an accelerator the peak is probed after the cases, so that its 8192^2 buffers do not show
+    # up in the device-memory peaks of the rows.
+    late_peak = jax.default_backend() != "cpu"
+    peak = None if quick or late_peak else matmul_peak_flops()
+    peer_device = torch_device() if not quick and any(c.peer for c in cases) else "cpu"
+    if peer_device != "cpu":
+        import torch
+
+        # Every tensor and module the peers create lands on the GPU.
+        torch.set_default_device(peer_device)
     rows = []
     for case in cases:
         if quick and not case.quick_ok:
@@ -128,6 +175,7 @@ def run_cases(cases: Sequence[Case], *, quick: bool = False, repeats: int = 5, t
             "ours_max_s": ours.max_s,
             "ours_per_s": case.work / ours.median_s,
             "ours_peak_rss_mb": ours.peak_rss_mb,
+            "ours_peak_device_mb": _peak_device_mb("ours"),
         }
         if case.flops and peak:
             row["ours_mfu"] = case.flops / ours.median_s / peak
@@ -141,12 +189,24 @@ def run_cases(cases: Sequence[Case], *, quick: bool = False, repeats: int = 5, t
                 peer_max_s=peer.max_s,
                 peer_per_s=case.work / peer.median_s,
                 peer_peak_rss_mb=peer.peak_rss_mb,
+                peer_peak_device_mb=_peak_device_mb("peer"),
+                peer_device=peer_device,
                 ratio_peer_over_ours=peer.median_s / ours.median_s,
             )
             if case.flops and peak:
                 row["peer_mfu"] = case.flops / peer.median_s / peak
         rows.append(row)
         _print_row(row)
+    if late_peak and not quick:
+        peak = matmul_peak_flops()
+        for case, row in zip([c for c in cases if not quick or c.quick_ok], rows):
+            if case.flops:
+                row["ours_mfu"] = case.flops / row["ours_median_s"] / peak
+                line = f"{row['case']:<48} mfu ours {row['ours_mfu']:.1%}"
+                if "peer_median_s" in row:
+                    row["peer_mfu"] = case.flops / row["peer_median_s"] / peak
+                    line += f", {row['peer']} {row['peer_mfu']:.1%}"
+                print(line)
     summary = {
         "benchmark": title,
         "quick": quick,
@@ -172,11 +232,15 @@ def _print_row(row: dict) -> None:
     line = f"{row['case']:<48} ours {_fmt_s(row, 'ours')} {row['ours_per_s']:10.1f} {row['unit']}/s"
     if "ours_mfu" in row:
         line += f" mfu {row['ours_mfu']:.1%}"
+    if row.get("ours_peak_device_mb") is not None:
+        line += f" device peak {row['ours_peak_device_mb']:.0f} MB"
     print(line, file=sys.stdout)
     if "peer" in row:
         line = f"{'':<48} {row['peer']:<4} {_fmt_s(row, 'peer')} {row['peer_per_s']:10.1f} {row['unit']}/s"
         if "peer_mfu" in row:
             line += f" mfu {row['peer_mfu']:.1%}"
+        if row.get("peer_peak_device_mb") is not None:
+            line += f" device peak {row['peer_peak_device_mb']:.0f} MB"
         print(line + f"  ratio peer/ours {row['ratio_peer_over_ours']:.2f}x", file=sys.stdout)
     sys.stdout.flush()
 

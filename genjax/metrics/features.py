@@ -91,8 +91,14 @@ def load_classifier(path: str) -> FeatureExtractor:
         meta = json.load(f)
     image_shape = tuple(meta["image_shape"])
     net = ImageClassifier(num_classes=meta["num_classes"])
-    target = jax.eval_shape(
-        lambda: net.init(jax.random.PRNGKey(0), np.zeros((1, *image_shape), np.float32))["params"]
+    # The saved arrays record the device they were written from; restoring onto this process's
+    # default device lets weights written on a CPU load on a GPU and vice versa.
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    target = jax.tree.map(
+        lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=device),
+        jax.eval_shape(
+            lambda: net.init(jax.random.PRNGKey(0), np.zeros((1, *image_shape), np.float32))["params"]
+        ),
     )
     params = ocp.StandardCheckpointer().restore(os.path.join(path, "params"), target)
 

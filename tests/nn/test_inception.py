@@ -268,7 +268,8 @@ def test_resize_matches_pytorch_fids_interpolate(side):
         .numpy()
         .transpose(0, 2, 3, 1)
     )
-    np.testing.assert_allclose(inception.resize_bilinear(jnp.asarray(x), 299), want, atol=1e-5)
+    # float32 on inputs up to ~5 in size: the CPU matches to 1e-5; an H100 differed by 2e-5.
+    np.testing.assert_allclose(inception.resize_bilinear(jnp.asarray(x), 299), want, atol=3e-5)
 
 
 def test_missing_weights_file_names_the_file_and_how_to_make_it(tmp_path):

@@ -100,7 +100,8 @@ def test_seeded_chains_start_at_the_given_images_and_forget_them():
 
 def test_pmap_over_devices_reproduces_the_vmapped_chains():
     n_dev = jax.local_device_count()
-    assert n_dev == 4  # tests/conftest.py forces 4 CPU devices
+    if n_dev < 2:  # conftest forces 4 CPU devices; a one-GPU machine has one
+        pytest.skip("the data-parallel path needs 2 or more devices")
     p = _rbm()
     c = 64
     keys = jax.random.split(jax.random.PRNGKey(4), c)

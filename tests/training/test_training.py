@@ -48,7 +48,8 @@ def test_data_parallel_step_equals_jit_step(mode):
     model, x = _gaussian.make_gaussian(), _gaussian.dataset()
     batch = {"x": x[:64]}
     n = jax.local_device_count()
-    assert n == 4, "conftest forces 4 CPU devices"
+    if n < 2:  # conftest forces 4 CPU devices; a one-GPU machine has one
+        pytest.skip("the data-parallel path needs 2 or more devices")
     state = training.create_train_state(model, _gaussian.OPTIMIZER, KEY, batch, ema_decay=0.9)
     jit_step = training.compile_step(
         training.make_train_step(model, _gaussian.OPTIMIZER, ema_decay=0.9), "jit", donate=False

@@ -139,11 +139,13 @@ def torch_unet(width: int, in_channels: int = 1):
             # Attention follows the residual blocks at 7 x 7: one on the way down, two on the way up.
             self._attn_down = Attention(width * MULTS[-1])
             self._attn_up = nn.ModuleList([Attention(width * MULTS[-1]) for _ in range(2)])
-
-        def forward(self, x, t):
+            # A buffer, so that it follows the module to its device (under torch.compile as well).
             half = width // 2
             freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / half)
-            args = t.float()[:, None] * freqs[None]
+            self.register_buffer("freqs", freqs, persistent=False)
+
+        def forward(self, x, t):
+            args = t.float()[:, None] * self.freqs[None]
             e = self.emb(torch.cat([torch.cos(args), torch.sin(args)], -1))
             h = self.conv_in(x)
             skips = [h]

@@ -144,9 +144,9 @@ def _peer(config: flows.FlowConfig, batch_size: int, holder_params: list):
             opt.zero_grad()
             loss.backward()
             opt.step()
-            return loss.detach()
+            return loss.item()
 
-        return lambda: np.asarray(run())
+        return run
 
     return setup
 

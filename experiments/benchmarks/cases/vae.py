@@ -93,7 +93,7 @@ def _peer(config: vae.VAEConfig, batch_size: int, threads: Optional[int]):
 
         model = VAE()
         opt = torch.optim.Adam(model.parameters(), lr=LR)
-        x = torch.from_numpy(_binary_images(batch_size, config.data_shape)).view(batch_size, d)
+        x = torch.as_tensor(_binary_images(batch_size, config.data_shape)).view(batch_size, d)
 
         def step():
             opt.zero_grad()
