@@ -170,6 +170,24 @@ def test_gaussian_model_loss_gradient_uses_its_persistent_negatives():
     chex.assert_trees_all_close(grads, want, atol=1e-5)
 
 
+def test_turning_training_metrics_off_changes_nothing_but_the_metrics():
+    x = (jax.random.uniform(jax.random.PRNGKey(0), (9, 3, 2, 1)) < 0.4).astype(jnp.float32)
+    outs = []
+    for train_metrics in (True, False):
+        config = rbm.RBMConfig(image_shape=(3, 2, 1), num_hidden=H, num_chains=7, train_metrics=train_metrics)
+        model = rbm.make_rbm(config)
+        variables = model.init(jax.random.PRNGKey(1), {"image": x})
+
+        def loss(q, model=model, state=variables["state"]):
+            return model.loss(q, state, {"image": x}, jax.random.PRNGKey(2))
+
+        outs.append(jax.jit(jax.value_and_grad(loss, has_aux=True))(variables["params"]))
+    (value_on, (metrics_on, state_on)), grads_on = outs[0]
+    (value_off, (metrics_off, state_off)), grads_off = outs[1]
+    assert set(metrics_on) == {"recon_error", "pseudo_log_likelihood"} and metrics_off == {}
+    chex.assert_trees_all_equal((value_on, state_on, grads_on), (value_off, state_off, grads_off))
+
+
 def test_pseudo_likelihood_and_reconstruction_against_direct_formulas():
     p = _params()
     v = jnp.asarray(VS[[3, 20, 63]], jnp.float32)
