@@ -212,7 +212,7 @@ def run_cases(cases: Sequence[Case], *, quick: bool = False, repeats: int = 5, t
         _print_row(row)
     if late_peak and not quick:
         peak = matmul_peak_flops()
-        for case, row in zip([c for c in cases if not quick or c.quick_ok], rows):
+        for case, row in zip(cases, rows, strict=True):
             if case.flops:
                 row["ours_mfu"] = case.flops / row["ours_median_s"] / peak
                 line = f"{row['case']:<48} mfu ours {row['ours_mfu']:.1%}"

@@ -123,6 +123,7 @@ def fit(
     eval_fn: Optional[Callable[[TrainState], Metrics]] = None,
     eval_every: int = 0,
     progress: bool = True,
+    on_log: Optional[Callable[[int, Mapping[str, float]], None]] = None,
 ) -> TrainState:
     """Trains ``model`` for ``num_steps`` steps, resuming from ``workdir`` when it has a checkpoint.
 
@@ -154,6 +155,9 @@ def fit(
         with the training metrics under ``eval/``.
       eval_every: 0 disables ``eval_fn``.
       progress: show a tqdm bar with the loss and steps per second.
+      on_log: called as ``on_log(step, row)`` with every row that is logged (the metrics of step
+        ``step``, ``steps_per_sec`` and any ``eval/`` entries, as floats): an in-memory history for
+        notebooks, e.g. ``rows = []; fit(..., on_log=lambda s, r: rows.append((s, r)))``.
 
     Returns:
       The final state in checkpoint layout (unreplicated; under pmap the model state keeps its
@@ -234,6 +238,8 @@ def fit(
                 if eval_fn is not None and eval_every and step % eval_every == 0:
                     row.update({f"eval/{k}": float(v) for k, v in eval_fn(_to_host(state, mode)).items()})
                 writer.write(step, row)
+                if on_log is not None:
+                    on_log(step, row)
                 bar.set_postfix(loss=row.get("loss", next(iter(row.values()))), steps_s=f"{row['steps_per_sec']:.1f}")
             if save_now:
                 checkpointer.save(_to_host(state, mode), meta)

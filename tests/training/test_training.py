@@ -32,6 +32,27 @@ def test_fit_recovers_closed_form_mle():
     np.testing.assert_allclose(jnp.exp(state.params["log_var"]), x.var(0), rtol=1e-3)
 
 
+def test_on_log_receives_the_metrics_of_every_logged_step():
+    model, x = _gaussian.make_gaussian(), _gaussian.dataset()
+    rows = []
+    training.fit(
+        model, _gaussian.OPTIMIZER, lambda s: {"x": x}, key=KEY, num_steps=12, log_every=4,
+        progress=False, on_log=lambda step, row: rows.append((step, row)),
+    )
+    # The same run by hand: fit's init key, step key and compiled step.
+    init_key, step_key = jax.random.split(KEY)
+    state = training.create_train_state(model, _gaussian.OPTIMIZER, init_key, {"x": x})
+    step = training.compile_step(training.make_train_step(model, _gaussian.OPTIMIZER), "jit")
+    want = []
+    for s in range(1, 13):
+        state, metrics = step(state, {"x": x}, step_key)
+        if s % 4 == 0:
+            want.append((s, float(metrics["loss"])))
+    assert [s for s, _ in rows] == [s for s, _ in want]
+    np.testing.assert_allclose([r["loss"] for _, r in rows], [v for _, v in want], rtol=1e-6)
+    assert all(r["steps_per_sec"] > 0 for _, r in rows)
+
+
 def test_compiled_step_does_not_retrace():
     model, x = _gaussian.make_gaussian(), _gaussian.dataset()
     data = _gaussian.minibatches(x, 32)
