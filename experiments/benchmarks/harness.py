@@ -35,7 +35,13 @@ __all__ = [
     "blas_info",
     "family_cases",
     "torch_device",
+    "XLA_CPU_NO_YNN",
 ]
+
+
+XLA_CPU_NO_YNN = {"xla_cpu_experimental_ynn_fusion_type": ""}
+"""Compiler options that run XLA:CPU's convolutions through Eigen instead of YNNPACK fusions; the
+rows marked ``[no ynn]`` time our side with them (``genjax.training.compile_step``)."""
 
 
 @dataclasses.dataclass

@@ -124,6 +124,7 @@ def fit(
     eval_every: int = 0,
     progress: bool = True,
     on_log: Optional[Callable[[int, Mapping[str, float]], None]] = None,
+    compiler_options: Optional[Mapping[str, Any]] = None,
 ) -> TrainState:
     """Trains ``model`` for ``num_steps`` steps, resuming from ``workdir`` when it has a checkpoint.
 
@@ -158,6 +159,7 @@ def fit(
       on_log: called as ``on_log(step, row)`` with every row that is logged (the metrics of step
         ``step``, ``steps_per_sec`` and any ``eval/`` entries, as floats): an in-memory history for
         notebooks, e.g. ``rows = []; fit(..., on_log=lambda s, r: rows.append((s, r)))``.
+      compiler_options: XLA options of the compiled step (see ``genjax.training.compile_step``).
 
     Returns:
       The final state in checkpoint layout (unreplicated; under pmap the model state keeps its
@@ -201,7 +203,9 @@ def fit(
     step_fn = make_train_step(
         model, optimizer, ema_decay=ema_decay, axis_name=PMAP_AXIS if mode == "pmap" else None
     )
-    compiled = compile_step(step_fn, mode, steps_per_call=steps_per_call, devices=devices[:n_devices])
+    compiled = compile_step(
+        step_fn, mode, steps_per_call=steps_per_call, devices=devices[:n_devices], compiler_options=compiler_options
+    )
     step = int(np.asarray(jax.device_get(state.step)).reshape(-1)[0])
     writer = MetricWriter(workdir)
     from tqdm.auto import tqdm  # progress bars only when training, not at import

@@ -8,7 +8,7 @@ same body and is the recommended data-parallel mode on new JAX.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, Sequence
+from typing import Any, Literal, Mapping, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -41,6 +41,7 @@ def compile_step(
     steps_per_call: int = 1,
     devices: Optional[Sequence[jax.Device]] = None,
     donate: bool = True,
+    compiler_options: Optional[Mapping[str, Any]] = None,
 ):
     """Compiles a step from :func:`genjax.training.make_train_step` once.
 
@@ -61,22 +62,29 @@ def compile_step(
       steps_per_call: steps scanned inside one compiled call.
       devices: devices for pmap/shard; defaults to all local devices.
       donate: donate the input state's buffers (the caller must not reuse the state passed in).
+      compiler_options: XLA options for this step alone (``jax.jit``'s ``compiler_options``), e.g.
+        ``{'xla_cpu_experimental_ynn_fusion_type': ''}``, which on CPU runs convolutions through
+        Eigen instead of YNNPACK (1.5x faster for the width-32 UNet here, slower for width 8).
+        ``'jit'`` and ``'shard'`` only.
 
     Returns:
       ``compiled(state, batch, key) -> (state, metrics)``.
 
     Raises:
-      ValueError: for an unknown mode or a step built for another mode.
+      ValueError: for an unknown mode, a step built for another mode, or compiler options under
+        pmap.
     """
     if steps_per_call < 1:
         raise ValueError(f"steps_per_call must be >= 1, got {steps_per_call}")
+    if compiler_options and mode == "pmap":
+        raise ValueError("compiler_options need mode 'jit' or 'shard'; jax.pmap takes none")
     axis_name = step.axis_name
     body = _scan_steps(step) if steps_per_call > 1 else step
     donate_argnums = (0,) if donate else ()
     if mode == "jit":
         if axis_name is not None:
             raise ValueError(f"mode 'jit' needs a step built with axis_name=None, got {axis_name!r}")
-        return jax.jit(body, donate_argnums=donate_argnums)
+        return jax.jit(body, donate_argnums=donate_argnums, compiler_options=compiler_options)
     if mode == "pmap":
         if axis_name is None:
             raise ValueError("mode 'pmap' needs a step built with make_train_step(..., axis_name='batch')")
@@ -95,6 +103,7 @@ def compile_step(
             in_shardings=(replicated, sharded, replicated),
             out_shardings=(replicated, replicated),
             donate_argnums=donate_argnums,
+            compiler_options=compiler_options,
         )
     raise ValueError(f"unknown mode {mode!r}; valid modes: 'jit', 'pmap', 'shard'")
 

@@ -53,6 +53,28 @@ def test_on_log_receives_the_metrics_of_every_logged_step():
     assert all(r["steps_per_sec"] > 0 for _, r in rows)
 
 
+def test_compiler_options_reach_xla_and_leave_the_result_unchanged():
+    # A debug option that changes what XLA:CPU emits (no YNNPACK fusions) must show in the compiled
+    # program and must not change the numbers; pmap, which takes no options, is refused by name.
+    x = jax.random.normal(KEY, (4, 16, 16, 32))  # big enough for XLA:CPU to pick YNNPACK
+    w = 0.1 * jax.random.normal(jax.random.PRNGKey(1), (3, 3, 32, 32))
+
+    def step(state, batch, key):
+        y = jax.lax.conv_general_dilated(batch, state, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return state, {"out": y}
+
+    step.axis_name = None
+    plain = training.compile_step(step, "jit", donate=False)
+    eigen = training.compile_step(step, "jit", donate=False, compiler_options={"xla_cpu_experimental_ynn_fusion_type": ""})
+    if jax.default_backend() == "cpu":
+        assert "ynn" in plain.lower(w, x, KEY).compile().as_text()
+        assert "ynn" not in eigen.lower(w, x, KEY).compile().as_text()
+    np.testing.assert_allclose(eigen(w, x, KEY)[1]["out"], plain(w, x, KEY)[1]["out"], rtol=1e-5, atol=1e-5)
+    step.axis_name = "batch"
+    with pytest.raises(ValueError, match="compiler_options"):
+        training.compile_step(step, "pmap", compiler_options={"xla_cpu_experimental_ynn_fusion_type": ""})
+
+
 def test_compiled_step_does_not_retrace():
     model, x = _gaussian.make_gaussian(), _gaussian.dataset()
     data = _gaussian.minibatches(x, 32)

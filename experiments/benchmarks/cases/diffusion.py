@@ -390,7 +390,7 @@ def sampling_cases(quick: bool) -> list[harness.Case]:
 # ----------------------------------------------------------------------------- training
 
 
-def _ours_train(width: int, batch: int, size: int):
+def _ours_train(width: int, batch: int, size: int, compiler_options=None):
     config = diffusion.DiffusionConfig(
         kind="edm",
         data_shape=(size, size, 1),
@@ -408,7 +408,9 @@ def _ours_train(width: int, batch: int, size: int):
         )
     }
     state = training.create_train_state(model, optimizer, jax.random.PRNGKey(1), data)
-    step = training.compile_step(training.make_train_step(model, optimizer), mode="jit")
+    step = training.compile_step(
+        training.make_train_step(model, optimizer), mode="jit", compiler_options=compiler_options
+    )
     key = jax.random.PRNGKey(2)
     holder = [state]
 
@@ -473,15 +475,18 @@ def train_step_cases(quick: bool) -> list[harness.Case]:
             )
         ]
     width, batch, size = 32, 128, 28
+    flops = _train_flops(width, batch, size)
+    variants = [("", None)] + ([(" [no ynn]", harness.XLA_CPU_NO_YNN)] if jax.default_backend() == "cpu" else [])
     return [
         harness.Case(
-            f"diffusion edm unet w{width} b{batch} {size}x{size}",
+            f"diffusion edm unet w{width} b{batch} {size}x{size}{suffix}",
             1.0,
             "steps",
-            functools.partial(_ours_train, width, batch, size),
+            functools.partial(_ours_train, width, batch, size, options),
             functools.partial(_torch_train, width, batch, size),
             "pytorch-eager",
-            _train_flops(width, batch, size),
+            flops,
             quick_ok=False,
         )
+        for suffix, options in variants
     ]

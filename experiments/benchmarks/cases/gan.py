@@ -42,7 +42,7 @@ def dcgan_forward_flops(config: gan.GANConfig) -> tuple[float, float]:
     return 2.0 * gen, 2.0 * disc
 
 
-def _ours(config: gan.GANConfig, batch_size: int):
+def _ours(config: gan.GANConfig, batch_size: int, compiler_options=None):
     def setup():
         model = gan.make_gan(config)
         tx = optax.adam(LR, b1=BETAS[0], b2=BETAS[1])
@@ -53,7 +53,9 @@ def _ours(config: gan.GANConfig, batch_size: int):
         batch = {"image": images}
         key = jax.random.PRNGKey(0)
         holder = [training.create_train_state(model, opt, key, batch)]
-        step = training.compile_step(training.make_train_step(model, opt), "jit")
+        step = training.compile_step(
+            training.make_train_step(model, opt), "jit", compiler_options=compiler_options
+        )
 
         def run():
             holder[0], metrics = step(holder[0], batch, key)
@@ -121,15 +123,19 @@ def train_step_cases(quick: bool) -> list[harness.Case]:
     config = gan.DCGAN_MNIST
     batch_size = 16 if quick else 128
     g_flops, d_flops = dcgan_forward_flops(config)
+    variants = [("", None, True)]
+    if jax.default_backend() == "cpu":
+        variants.append((" [no ynn]", harness.XLA_CPU_NO_YNN, False))
     return [
         harness.Case(
-            name=f"gan dcgan 28x28 bn adam b{batch_size} (1 D + 1 G)",
+            name=f"gan dcgan 28x28 bn adam b{batch_size} (1 D + 1 G){suffix}",
             work=1.0,
             unit="steps",
-            ours=_ours(config, batch_size),
+            ours=_ours(config, batch_size, options),
             peer=_peer(config, batch_size),
             peer_name="pytorch-eager",
             flops=batch_size * (3 * g_flops + 9 * d_flops),
-            quick_ok=True,
+            quick_ok=quick_ok,
         )
+        for suffix, options, quick_ok in variants
     ]
