@@ -11,7 +11,8 @@
 * PCD training examples per second against ``BernoulliRBM.fit`` with the same semantics (PCD-1,
   learning rate 0.05, 64 hidden units, 20 epochs over 1,700 binarized digits, batches in order) at
   batch 10 and 100. Ours scans a whole epoch inside one compiled call (``compile_step(...,
-  steps_per_call=epoch)``) and, as ``fit``, computes no per-batch metrics (``train_metrics=False``). The pseudo-log-likelihood each reaches is printed before the table.
+  steps_per_call=epoch)``) and, as ``fit``, computes no per-batch metrics
+  (``train_metrics=False``). The pseudo-log-likelihood each reaches is printed before the table.
 
 The BLAS the peers run on is in the final JSON line (``blas``, from threadpoolctl).
 """

@@ -4,8 +4,8 @@ Each side is set up (untimed), called once (reported apart as compile / warm-up 
 over ``repeats`` samples of back-to-back calls; the table gives the median with min..max, the
 throughput, the peak resident memory after that side ran (and, on a GPU, the peak device memory),
 the model FLOP utilisation against a measured float32 matmul peak when the case states its FLOPs,
-and the ratio peer / ours (above 1: we are faster). Benchmarks never
-assert on time: they print a table and, as the last line, one JSON object.
+and the ratio peer / ours (above 1: we are faster). Benchmarks never assert on time: they print a
+table and, as the last line, one JSON object.
 """
 
 from __future__ import annotations
@@ -118,9 +118,8 @@ def time_fn(setup: Callable[[], Callable[[], Any]], repeats: int, min_sample_s: 
     ``n`` back-to-back calls (``n`` such that a sample lasts about ``min_sample_s``, as ``timeit``
     calibrates), and reports seconds per call.
 
-    Calls within a sample run back to back, as in a training or sampling loop: a lone call after a
-    pause (a ``gc.collect`` between calls, say) finds cold caches and idle worker threads, and
-    measured 6.2 ms against 9.6 ms for the same VAE step here (2026-11-25).
+    Calls within a sample run back to back, as in a training or sampling loop: timed alone after a
+    ``gc.collect``, the same VAE step took 9.6 ms against 6.2 ms back to back (2026-11-25).
     """
     fn = setup()
     t0 = time.perf_counter()

@@ -6,10 +6,9 @@ A transposed convolution with stride ``s`` is ``s^2`` ordinary convolutions, one
 output channels gives one stride-1 convolution with a ``ceil(k / s)``-tap kernel, followed by a
 depth-to-space interleave: the same numbers as ``lax.conv_transpose``, with no input dilation.
 
-Why: XLA's CPU backend has no fast kernel for input-dilated convolutions, and the gradient with
-respect to the kernel of a dilated one fell to a generic loop (272 ms against 38 ms for the DCGAN
-generator's 7x7x128 -> 14x14x64 layer at batch 128, measured 2026-11-25). GPUs run both forms
-through cuDNN.
+Why: on XLA's CPU backend the kernel gradient of an input-dilated convolution is slow: 272 ms
+against 38 ms in this form for the DCGAN generator's 7x7x128 -> 14x14x64 layer at batch 128
+(measured 2026-11-25). GPUs run both forms through cuDNN.
 """
 
 from __future__ import annotations
