@@ -58,6 +58,19 @@ def test_gradients_match_lax():
     chex.assert_trees_all_close(got, ref, rtol=1e-4, atol=1e-4)
 
 
+def test_forward_mode_matches_lax():
+    keys = jax.random.split(jax.random.PRNGKey(5), 4)
+    x, dx = (jax.random.normal(k, (2, 5, 5, 3)) for k in keys[:2])
+    kernel, dkernel = (jax.random.normal(k, (4, 4, 3, 2)) for k in keys[2:])
+
+    def ref(x, k):
+        return lax.conv_transpose(x, k, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    want = jax.jvp(ref, (x, kernel), (dx, dkernel))
+    got = jax.jvp(lambda x, k: conv_transpose(x, k, (2, 2), "SAME"), (x, kernel), (dx, dkernel))
+    chex.assert_trees_all_close(got, want, rtol=1e-4, atol=1e-4)
+
+
 def test_module_is_a_drop_in_for_flax():
     x = jax.random.normal(jax.random.PRNGKey(3), (2, 7, 7, 8))
     flax_conv = nn.ConvTranspose(4, (4, 4), strides=(2, 2), padding="SAME")
