@@ -113,7 +113,8 @@ def _conv_valid_jvp(primals, tangents):
     x, kernel = primals
     dx, dkernel = tangents
     y = _conv_valid(x, kernel)
-    return y, _conv_valid(dx, kernel) + _conv_by_taps(x, dkernel)
+    dy_dx = lax.conv_general_dilated(dx, kernel, (1, 1), "VALID", dimension_numbers=_NHWC)
+    return y, dy_dx + _conv_by_taps(x, dkernel)
 
 
 def conv_transpose(
