@@ -71,6 +71,21 @@ def test_forward_mode_matches_lax():
     chex.assert_trees_all_close(got, want, rtol=1e-4, atol=1e-4)
 
 
+def test_second_order_gradients_match_lax():
+    x = jax.random.normal(jax.random.PRNGKey(6), (2, 5, 5, 3))
+    kernel = jax.random.normal(jax.random.PRNGKey(7), (4, 4, 3, 2))
+
+    def grad_of_input_grad_norm(fn):
+        input_grad = lambda k: jax.grad(lambda x: jnp.sum(jnp.sin(fn(x, k))))(x)
+        return jax.grad(lambda k: jnp.sum(input_grad(k) ** 2))(kernel)
+
+    want = grad_of_input_grad_norm(
+        lambda x, k: lax.conv_transpose(x, k, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    )
+    got = grad_of_input_grad_norm(lambda x, k: conv_transpose(x, k, (2, 2), "SAME"))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * float(jnp.abs(want).max()))
+
+
 def test_module_is_a_drop_in_for_flax():
     x = jax.random.normal(jax.random.PRNGKey(3), (2, 7, 7, 8))
     flax_conv = nn.ConvTranspose(4, (4, 4), strides=(2, 2), padding="SAME")
