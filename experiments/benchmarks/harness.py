@@ -36,12 +36,22 @@ __all__ = [
     "family_cases",
     "torch_device",
     "XLA_CPU_NO_YNN",
+    "compiler_variants",
 ]
 
 
 XLA_CPU_NO_YNN = {"xla_cpu_experimental_ynn_fusion_type": ""}
 """Compiler options that run XLA:CPU's convolutions through Eigen instead of YNNPACK fusions; the
 rows marked ``[no ynn]`` time our side with them (``genjax.training.compile_step``)."""
+
+
+def compiler_variants() -> list[tuple[str, Optional[dict]]]:
+    """``(name suffix, compiler_options)`` of the rows a convolution case gets: the default
+    compilation, and on CPU a ``[no ynn]`` row with :data:`XLA_CPU_NO_YNN`."""
+    variants: list[tuple[str, Optional[dict]]] = [("", None)]
+    if jax.default_backend() == "cpu":
+        variants.append((" [no ynn]", XLA_CPU_NO_YNN))
+    return variants
 
 
 @dataclasses.dataclass
@@ -167,6 +177,13 @@ def blas_info() -> list[dict]:
     ]
 
 
+def _add_mfu(row: dict, flops: float, peak: float) -> None:
+    """Model FLOP utilisation of each side timed in ``row`` against the matmul ``peak``."""
+    for side in ("ours", "peer"):
+        if f"{side}_median_s" in row:
+            row[f"{side}_mfu"] = flops / row[f"{side}_median_s"] / peak
+
+
 def run_cases(cases: Sequence[Case], *, quick: bool = False, repeats: int = 5, title: str = "") -> list[dict]:
     """Times every case (ours, then the peer unless ``quick``), prints the table and the JSON line."""
     # On an accelerator the peak is probed after the cases, so that its 8192^2 buffers do not show
@@ -195,8 +212,6 @@ def run_cases(cases: Sequence[Case], *, quick: bool = False, repeats: int = 5, t
             "ours_peak_rss_mb": ours.peak_rss_mb,
             "ours_peak_device_mb": _peak_device_mb("ours"),
         }
-        if case.flops and peak:
-            row["ours_mfu"] = case.flops / ours.median_s / peak
         if case.peer is not None and not quick:
             peer = time_fn(case.peer, repeats)
             row.update(
@@ -211,18 +226,17 @@ def run_cases(cases: Sequence[Case], *, quick: bool = False, repeats: int = 5, t
                 peer_device=peer_device,
                 ratio_peer_over_ours=peer.median_s / ours.median_s,
             )
-            if case.flops and peak:
-                row["peer_mfu"] = case.flops / peer.median_s / peak
+        if case.flops and peak:
+            _add_mfu(row, case.flops, peak)
         rows.append(row)
         _print_row(row)
     if late_peak and not quick:
         peak = matmul_peak_flops()
         for case, row in zip(cases, rows, strict=True):
             if case.flops:
-                row["ours_mfu"] = case.flops / row["ours_median_s"] / peak
+                _add_mfu(row, case.flops, peak)
                 line = f"{row['case']:<48} mfu ours {row['ours_mfu']:.1%}"
-                if "peer_median_s" in row:
-                    row["peer_mfu"] = case.flops / row["peer_median_s"] / peak
+                if "peer_mfu" in row:
                     line += f", {row['peer']} {row['peer_mfu']:.1%}"
                 print(line)
     summary = {

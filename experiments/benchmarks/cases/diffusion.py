@@ -476,7 +476,6 @@ def train_step_cases(quick: bool) -> list[harness.Case]:
         ]
     width, batch, size = 32, 128, 28
     flops = _train_flops(width, batch, size)
-    variants = [("", None)] + ([(" [no ynn]", harness.XLA_CPU_NO_YNN)] if jax.default_backend() == "cpu" else [])
     return [
         harness.Case(
             f"diffusion edm unet w{width} b{batch} {size}x{size}{suffix}",
@@ -488,5 +487,5 @@ def train_step_cases(quick: bool) -> list[harness.Case]:
             flops,
             quick_ok=False,
         )
-        for suffix, options in variants
+        for suffix, options in harness.compiler_variants()
     ]

@@ -123,9 +123,6 @@ def train_step_cases(quick: bool) -> list[harness.Case]:
     config = gan.DCGAN_MNIST
     batch_size = 16 if quick else 128
     g_flops, d_flops = dcgan_forward_flops(config)
-    variants = [("", None, True)]
-    if jax.default_backend() == "cpu":
-        variants.append((" [no ynn]", harness.XLA_CPU_NO_YNN, False))
     return [
         harness.Case(
             name=f"gan dcgan 28x28 bn adam b{batch_size} (1 D + 1 G){suffix}",
@@ -135,7 +132,7 @@ def train_step_cases(quick: bool) -> list[harness.Case]:
             peer=_peer(config, batch_size),
             peer_name="pytorch-eager",
             flops=batch_size * (3 * g_flops + 9 * d_flops),
-            quick_ok=quick_ok,
+            quick_ok=options is None,
         )
-        for suffix, options, quick_ok in variants
+        for suffix, options in harness.compiler_variants()
     ]
