@@ -16,7 +16,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["load_tfds", "TFDS_SETS"]
+__all__ = ["load_tfds", "TFDS_SETS", "NotPreparedError"]
 
 TFDS_SETS = (
     "mnist",
@@ -29,6 +29,10 @@ TFDS_SETS = (
     "celeb_a",
 )
 """Image sets known to work; :func:`load_tfds` accepts any tfds set with an ``image`` feature."""
+
+
+class NotPreparedError(ValueError):
+    """The set is not prepared in the data directory (the message says how to prepare it)."""
 
 
 def load_tfds(
@@ -47,8 +51,9 @@ def load_tfds(
       labels, e.g. ``binarized_mnist``).
 
     Raises:
-      ValueError: when the set is not prepared in ``data_dir`` (the message says how to prepare
-        it), the split is unknown (the message lists the set's splits), the set is prepared as
+      NotPreparedError: when the set is not prepared in ``data_dir`` (the message says how to
+        prepare it).
+      ValueError: when the split is unknown (the message lists the set's splits), the set is prepared as
         tfrecord and TensorFlow is missing, or it has no ``image`` feature.
     """
     if max_examples is not None and max_examples < 1:
@@ -63,7 +68,7 @@ def load_tfds(
         if "unknown split" in msg.lower():
             raise ValueError(f"unknown split {split!r} of tfds set {name!r}: {msg}") from err
         if not _is_prepared(tfds, name, data_dir):
-            raise ValueError(
+            raise NotPreparedError(
                 f"tfds set {name!r} (split {split!r}) is not prepared in {where} and genjax never "
                 f"downloads. On a machine with network (and tensorflow installed) run "
                 f"`tfds build {name} --data_dir DIR --file_format=array_record`, copy DIR here and "

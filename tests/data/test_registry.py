@@ -1,4 +1,4 @@
-"""genjax.data.registry: one ``load`` over digits and tfds sets, with named errors."""
+"""genjax.data.registry: one ``load`` over digits, IDX files and tfds sets, with named errors."""
 
 import numpy as np
 import pytest
@@ -19,7 +19,7 @@ def test_digits_by_name_is_the_digits_loader():
 
 def test_tfds_name_goes_through_tfds_under_mock_data():
     with tfds.testing.mock_data(num_examples=8, policy=tfds.testing.MockPolicy.USE_CODE):
-        out = registry.load("fashion_mnist", "test")
+        out = registry.load("kmnist", "test")
     assert out["image"].shape == (8, 28, 28, 1) and out["image"].dtype == np.uint8
     assert out["label"].dtype == np.int32
 
