@@ -16,18 +16,19 @@ from experiments.optimizers import make_optimizer
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "experiments" / "configs"
 NAMES = sorted(p.stem for p in CONFIG_DIR.glob("*_*.py") if not p.stem.startswith("_"))
-TEACHER_RUN = {"consistency_digits"}  # distils from a trained diffusion run in a workdir
+TEACHER_RUN = {"consistency_digits", "consistency_fashion_mnist"}  # distil from a trained diffusion run
+CPU_SIZED = ("digits", "fashion_mnist")  # the comparison's data sets; the others are sized for accelerators
 
 
 def _config(name):
     return importlib.import_module(f"experiments.configs.{name}").get_config()
 
 
-def test_every_family_has_a_digits_mnist_and_cifar10_config():
+def test_every_family_has_a_digits_fashion_mnist_mnist_and_cifar10_config():
     families = {n.split("_")[0] for n in NAMES}
     assert len(families) == 8
     for family in families:
-        for dataset in ("digits", "mnist", "cifar10"):
+        for dataset in ("digits", "fashion_mnist", "mnist", "cifar10"):
             assert f"{family}_{dataset}" in NAMES
 
 
@@ -49,7 +50,7 @@ def test_config_builds_a_model_whose_loss_traces_on_its_data(name):
     # Several players (GAN) give one scalar loss per params group.
     for value in (loss.values() if isinstance(loss, dict) else [loss]):
         assert value.shape == () and value.dtype == np.float32
-    if config.dataset != "digits":
+    if config.dataset not in CPU_SIZED:
         # Sized for an accelerator run, not a CPU smoke test.
         assert config.train.num_steps >= 100_000 and config.train.batch_size >= 64
         assert config.train.mode == "auto" and config.eval.num_samples >= 10_000

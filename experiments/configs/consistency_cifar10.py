@@ -3,13 +3,12 @@ stand-in (base 128, multipliers (1, 2, 2, 2), attention at 16x16), batch 1,024, 
 EMA 0.99993; one- and two-step sampling."""
 
 from experiments.configs import consistency_mnist
+from experiments.configs.unet import unet_fields
 
 
 def get_config():
     c = consistency_mnist.get_config("cifar10")
-    c.model.base_channels = 128
-    c.model.channel_mults = (1, 2, 2, 2)
-    c.model.attention_resolutions = (16,)
+    c.model.update(unet_fields("cifar10"))
     c.model.sample_sigmas = (80.0, 0.821)
     c.train.batch_size = 1024
     return c

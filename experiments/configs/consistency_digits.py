@@ -1,17 +1,16 @@
 """Consistency distillation (Song et al., 2023) from the EDM digits model; one-step sampling."""
 
 from experiments.configs.common import base_config
+from experiments.configs.unet import unet_fields
 
 
 def get_config():
     c = base_config("consistency")
     c.teacher_config = "diffusion_digits"
     c.teacher_workdir = "runs/diffusion_digits"
-    c.init_from_teacher = True  # the student has the teacher's UNet (the fields below match diffusion_digits)
+    c.init_from_teacher = True  # the student has the teacher's UNet (the shared preset)
     c.model.objective = "cd"
-    c.model.base_channels = 32
-    c.model.channel_mults = (1, 2)
-    c.model.attention_resolutions = (4,)
+    c.model.update(unet_fields("digits"))
     c.model.num_scales = 18
     c.model.mu0 = 0.95
     c.model.distance = "l2"

@@ -2,15 +2,13 @@
 curriculum from 10 to 1,280 sigmas, log-normal index sampling, no EMA target; one-step sampling."""
 
 from experiments.configs.common import accelerator_run, base_config
+from experiments.configs.unet import unet_fields
 
 
 def get_config(dataset: str = "mnist"):
     c = accelerator_run(base_config("consistency", dataset), num_steps=400_000, batch_size=512)
     c.model.objective = "ict"
-    c.model.base_channels = 64
-    c.model.channel_mults = (1, 2, 2)
-    c.model.num_res_blocks = 2
-    c.model.attention_resolutions = (7,)
+    c.model.update(unet_fields("mnist"))
     c.model.num_scales = 10
     c.model.max_scales = 1280
     c.model.total_steps = 400_000

@@ -5,6 +5,7 @@ with 50 DDIM steps rather than the paper's 1,000 ancestral ones; no random flips
 none)."""
 
 from experiments.configs import diffusion_mnist
+from experiments.configs.unet import unet_fields
 
 
 def get_config():
@@ -13,9 +14,7 @@ def get_config():
     c.model.schedule = "linear"
     c.model.prediction = "eps"
     c.model.num_timesteps = 1000
-    c.model.base_channels = 128
-    c.model.channel_mults = (1, 2, 2, 2)
-    c.model.attention_resolutions = (16,)
+    c.model.update(unet_fields("cifar10"))
     c.model.dropout = 0.1
     c.model.num_classes = 0
     c.model.sample_steps = 50

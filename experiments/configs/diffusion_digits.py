@@ -1,15 +1,13 @@
 """EDM (Karras et al., 2022) with the shared UNet on 17-level digits, Heun sampling (18 steps, 35 NFE)."""
 
 from experiments.configs.common import base_config
+from experiments.configs.unet import unet_fields
 
 
 def get_config():
     c = base_config("diffusion")
     c.model.kind = "edm"
-    c.model.base_channels = 32
-    c.model.channel_mults = (1, 2)
-    c.model.num_res_blocks = 1
-    c.model.attention_resolutions = (4,)
+    c.model.update(unet_fields("digits"))
     c.model.num_classes = 0
     c.model.sample_steps = 18
     c.model.likelihood_steps = 16

@@ -2,15 +2,13 @@
 classifier-free guidance (Ho & Salimans, 2022), Heun sampling (18 steps, 35 evaluations)."""
 
 from experiments.configs.common import accelerator_run, base_config
+from experiments.configs.unet import unet_fields
 
 
 def get_config(dataset: str = "mnist"):
     c = accelerator_run(base_config("diffusion", dataset), num_steps=200_000, batch_size=128)
     c.model.kind = "edm"
-    c.model.base_channels = 64
-    c.model.channel_mults = (1, 2, 2)
-    c.model.num_res_blocks = 2
-    c.model.attention_resolutions = (7,)
+    c.model.update(unet_fields("mnist"))
     c.model.num_classes = 10
     c.model.label_dropout = 0.1
     c.model.sample_steps = 18

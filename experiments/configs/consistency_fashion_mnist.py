@@ -1,0 +1,22 @@
+"""Consistency distillation (Song et al., 2023) from the EDM Fashion-MNIST model; one-step sampling."""
+
+from experiments.configs.common import base_config
+from experiments.configs.unet import unet_fields
+
+
+def get_config():
+    c = base_config("consistency", "fashion_mnist")
+    c.teacher_config = "diffusion_fashion_mnist"
+    c.teacher_workdir = "runs/diffusion_fashion_mnist"
+    c.init_from_teacher = True  # the student has the teacher's UNet (the shared preset)
+    c.model.objective = "cd"
+    c.model.update(unet_fields("fashion_mnist"))
+    c.model.num_scales = 18
+    c.model.mu0 = 0.95
+    c.model.distance = "l2"
+    c.model.sample_sigmas = (80.0,)
+    c.ema_decay = 0.999
+    c.optimizer = {"name": "adam", "learning_rate": 2e-4}
+    c.train.num_steps = 2000
+    c.train.batch_size = 64
+    return c

@@ -1,0 +1,18 @@
+"""EDM (Karras et al., 2022) with the shared Fashion-MNIST UNet, Heun sampling (18 steps, 35 NFE)."""
+
+from experiments.configs.common import base_config
+from experiments.configs.unet import unet_fields
+
+
+def get_config():
+    c = base_config("diffusion", "fashion_mnist")
+    c.model.kind = "edm"
+    c.model.update(unet_fields("fashion_mnist"))
+    c.model.num_classes = 0
+    c.model.sample_steps = 18
+    c.model.likelihood_steps = 64
+    c.ema_decay = 0.999
+    c.optimizer = {"name": "adam", "learning_rate": 1e-3, "warmup_steps": 200}
+    c.train.num_steps = 4000
+    c.train.batch_size = 64
+    return c

@@ -1,0 +1,19 @@
+"""Convolutional VAE with a discretized-logistic decoder on 8-bit Fashion-MNIST; IWAE test bound."""
+
+from experiments.configs.common import base_config
+
+
+def get_config():
+    c = base_config("vae", "fashion_mnist")
+    c.model.architecture = "conv"
+    c.model.latent_dim = 32
+    c.model.channels = (32, 64)
+    c.model.likelihood = "logistic"
+    c.model.kl_warmup_steps = 1000
+    c.model.iwae_samples = 1000
+    c.model.iwae_chunk = 100
+    c.binarize_threshold = 127
+    c.optimizer = {"name": "adam", "learning_rate": 1e-3}
+    c.train.num_steps = 4000
+    c.train.batch_size = 64
+    return c
