@@ -16,10 +16,14 @@ from genjax.nn.classifier import ImageClassifier
 
 __all__ = [
     "DIGITS_CLASSIFIER_DIR",
+    "FASHION_MNIST_CLASSIFIER_DIR",
+    "SHIPPED_CLASSIFIERS",
     "FeatureExtractor",
     "load_classifier",
     "save_classifier",
     "digits_features",
+    "fashion_mnist_features",
+    "dataset_features",
     "inception_features",
 ]
 
@@ -27,6 +31,12 @@ DIGITS_CLASSIFIER_DIR = os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "weights", "digits_classifier"
 )
 """The digits classifier shipped inside the package (orbax params + ``meta.json``)."""
+FASHION_MNIST_CLASSIFIER_DIR = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "weights", "fashion_mnist_classifier"
+)
+"""The Fashion-MNIST classifier shipped inside the package."""
+SHIPPED_CLASSIFIERS = {"digits": DIGITS_CLASSIFIER_DIR, "fashion_mnist": FASHION_MNIST_CLASSIFIER_DIR}
+"""Dataset name -> directory of its shipped classifier."""
 
 
 class FeatureExtractor(NamedTuple):
@@ -49,9 +59,10 @@ def save_classifier(
     accuracy: float,
     dataset: str,
     image_shape: tuple[int, int, int],
+    architecture: dict | None = None,
 ) -> None:
     """Writes :class:`ImageClassifier` params with orbax and ``meta.json`` (classes, test accuracy,
-    dataset, input shape) under ``path``."""
+    dataset, input shape, and the network's other fields in ``architecture``) under ``path``."""
     import orbax.checkpoint as ocp
 
     path = os.path.abspath(path)
@@ -66,6 +77,7 @@ def save_classifier(
                 "test_accuracy": accuracy,
                 "dataset": dataset,
                 "image_shape": list(image_shape),
+                "architecture": dict(architecture or {}),
             },
             f,
         )
@@ -90,7 +102,7 @@ def load_classifier(path: str) -> FeatureExtractor:
     with open(meta_path) as f:
         meta = json.load(f)
     image_shape = tuple(meta["image_shape"])
-    net = ImageClassifier(num_classes=meta["num_classes"])
+    net = ImageClassifier(num_classes=meta["num_classes"], **meta.get("architecture", {}))
     # The saved arrays record the device they were written from; restoring onto this process's
     # default device lets weights written on a CPU load on a GPU and vice versa.
     device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
@@ -143,6 +155,26 @@ def _batched(
 def digits_features() -> FeatureExtractor:
     """The shipped digits classifier (8x8x1 inputs in [-1, 1])."""
     return load_classifier(DIGITS_CLASSIFIER_DIR)
+
+
+def fashion_mnist_features() -> FeatureExtractor:
+    """The shipped Fashion-MNIST classifier (28x28x1 inputs in [-1, 1])."""
+    return load_classifier(FASHION_MNIST_CLASSIFIER_DIR)
+
+
+def dataset_features(dataset: str) -> FeatureExtractor:
+    """The shipped classifier of ``dataset``.
+
+    Raises:
+      ValueError: when no classifier is shipped for it (naming those that are, and how to train one).
+    """
+    if dataset not in SHIPPED_CLASSIFIERS:
+        raise ValueError(
+            f"no classifier is shipped for dataset {dataset!r} (shipped: {sorted(SHIPPED_CLASSIFIERS)}); "
+            f"train one with `python -m experiments.train_classifier --dataset {dataset} --out DIR` and "
+            "pass load_classifier(DIR), or use inception_features"
+        )
+    return load_classifier(SHIPPED_CLASSIFIERS[dataset])
 
 
 def inception_features(weights_path: str, batch_size: int = 50) -> FeatureExtractor:
