@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WORKDIR ?= runs/demo
 
-.PHONY: demo test test-slow lint bench clean
+.PHONY: demo demo-fashion test test-slow lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ $(VENV)/.bench: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m experiments.compare --workdir $(WORKDIR) --budget quick
+
+# Fashion-MNIST (needs `apt-get install dataset-fashion-mnist`); BUDGET=default for the README table.
+BUDGET ?= quick
+demo-fashion: $(STAMP)
+	$(BIN)/python -m experiments.compare --workdir runs/fashion_$(BUDGET) --dataset fashion_mnist --budget $(BUDGET)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q

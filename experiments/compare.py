@@ -1,12 +1,17 @@
-"""The seven-family comparison on digits: ``python -m experiments.compare --workdir DIR [--budget quick]``.
+"""The seven-family comparison: ``python -m experiments.compare --workdir DIR [--dataset digits|fashion_mnist]
+[--budget smoke|quick|default|long]``.
 
-Trains every family with a comparable small budget through the same ``run.train`` / ``run.evaluate``
-as the CLI, then writes ``DIR/report.md``, ``DIR/report.json`` and ``DIR/samples.png`` (a gallery,
-one row per family). Each row: parameters, training time, network evaluations per sample, seconds
-per 1,000 samples, FID / KID / precision / recall under the shipped digits classifier, the test
-likelihood where the family has one (and whether it is exact, a bound or an estimate), and the
-training stability signals (loss variance over the last half of training, mode coverage as classes
-covered by the classifier).
+Trains every family on one dataset through the same ``run.train`` / ``run.evaluate`` as the CLI, then
+writes ``DIR/report.md``, ``DIR/report.json`` and ``DIR/samples.png`` (a gallery, one row per
+family). Each row: parameters, training steps and time, network evaluations per sample, seconds per
+1,000 samples, FID / KID / precision / recall / coverage under the dataset's shipped classifier
+against the test split (binary families against the binarized test images), the test likelihood in
+the papers' units (bits/dim of the stored 8-bit pixels for the continuous families, nats per image of
+the binarized images for RBM and DBM) with its kind (exact, bound, estimate), and the training
+stability signals (loss variance over the last half, classes covered by the classifier).
+
+A rerun with the same ``--workdir`` resumes: a family whose evaluation is written is not redone, and
+a family whose training was cut off resumes from its last checkpoint (every tenth of its steps).
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ import json
 import math
 import os
 import sys
-import time
 from typing import Any
 
 import jax
@@ -26,30 +30,72 @@ import numpy as np
 
 from experiments import grids, run
 
-ENTRIES = (
-    ("RBM (PCD)", "rbm_digits"),
-    ("DBM", "dbm_digits"),
-    ("VAE (conv, logistic)", "vae_digits"),
-    ("GAN (hinge, SN)", "gan_digits"),
-    ("RealNVP", "flow_digits"),
-    ("PixelCNN (gated)", "pixelcnn_digits"),
-    ("Diffusion (EDM, Heun-18)", "diffusion_digits"),
-    ("Consistency (CD, 1 step)", "consistency_digits"),
-)
+FAMILIES = ("rbm", "dbm", "vae", "gan", "flow", "pixelcnn", "diffusion", "consistency")
+DATASETS = ("digits", "fashion_mnist")
 BUDGETS = {"smoke": 0.005, "quick": 0.25, "default": 1.0, "long": 4.0}
+EVAL_SAMPLES = {"smoke": 100, "quick": 500, "default": 1000, "long": 2000}
+DATASET_NOTES = {
+    "digits": "Digits (8x8, 17 levels; 1,437 train / 360 test)",
+    "fashion_mnist": "Fashion-MNIST (28x28, 256 levels; 60,000 train / 10,000 test)",
+}
 
 
-def _config(name: str, budget: float):
-    config = importlib.import_module(f"experiments.configs.{name}").get_config()
-    config.train.num_steps = max(int(config.train.num_steps * budget) // 10 * 10, 10)
-    config.train.checkpoint_every = config.train.num_steps
+def label(config) -> str:
+    """The family's row label, from its config."""
+    m = config.model
+    if config.family == "rbm":
+        return f"RBM ({m.num_hidden} hidden, {'PCD' if m.persistent else 'CD'}-{m.cd_steps})"
+    if config.family == "dbm":
+        return f"DBM ({', '.join(map(str, m.hidden))})"
+    if config.family == "vae":
+        return f"VAE ({m.architecture}, {m.likelihood})"
+    if config.family == "gan":
+        return f"GAN ({m.loss}{', SN' if m.get('spectral_norm') else ''})"
+    if config.family == "flow":
+        return {"realnvp": "RealNVP", "nice": "NICE"}.get(m.architecture, m.architecture)
+    if config.family == "pixelcnn":
+        return f"PixelCNN ({m.variant})"
+    if config.family == "diffusion":
+        sampler = f"Heun-{m.sample_steps}" if m.kind == "edm" else f"DDIM-{m.sample_steps}"
+        return f"Diffusion ({m.kind.upper()}, {sampler})"
+    if config.family == "consistency":
+        steps = len(m.sample_sigmas)
+        return f"Consistency ({m.objective.upper()}, {steps} step{'s' if steps > 1 else ''})"
+    raise ValueError(f"unknown family {config.family!r}; valid choices: {list(FAMILIES)}")
+
+
+def family_config(family: str, dataset: str, budget: str, workdir: str):
+    """The family's config on ``dataset`` with its steps scaled by the budget, checkpoints every tenth
+    of the run (so a rerun resumes), and the budget's sample count."""
+    if budget not in BUDGETS:
+        raise ValueError(f"unknown budget {budget!r}; valid choices: {list(BUDGETS)}")
+    config = importlib.import_module(f"experiments.configs.{family}_{dataset}").get_config()
+    steps = max(int(config.train.num_steps * BUDGETS[budget]) // 10 * 10, 10)
+    config.train.num_steps = steps
+    config.train.checkpoint_every = max(steps // 10, 10)
     config.train.log_every = 10
-    config.eval.num_samples = 1000 if budget >= 1.0 else (500 if budget >= 0.1 else 100)
+    config.eval.num_samples = EVAL_SAMPLES[budget]
+    if "teacher_workdir" in config:
+        config.teacher_workdir = os.path.join(workdir, config.teacher_config)
     return config
 
 
-def _loss_variance(workdir: str) -> float:
-    rows = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
+def train_seconds(family_dir: str) -> float:
+    """Training wall time from ``metrics.jsonl`` (the sum of each logged window's steps over its steps
+    per second; a resumed run's rewritten rows count once)."""
+    rows = {}
+    for line in open(os.path.join(family_dir, "metrics.jsonl")):
+        row = json.loads(line)
+        rows[int(row["step"])] = row
+    total, previous = 0.0, 0
+    for step in sorted(rows):
+        total += (step - previous) / rows[step]["steps_per_sec"]
+        previous = step
+    return total
+
+
+def loss_variance(family_dir: str) -> float:
+    rows = [json.loads(line) for line in open(os.path.join(family_dir, "metrics.jsonl"))]
     losses = [r.get("loss", r.get("loss/gen")) for r in rows[len(rows) // 2:]]
     losses = [float(v) for v in losses if isinstance(v, (int, float))]
     return float(np.var(losses)) if losses else math.nan
@@ -59,37 +105,63 @@ def _num_params(state) -> int:
     return int(sum(np.size(x) for x in jax.tree.leaves(state.params)))
 
 
-def compare(workdir: str, budget: str = "quick", only: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Trains, samples and evaluates every family; returns the report dict."""
-    scale = BUDGETS[budget]
-    rows, gallery = [], []
-    entries = [e for e in ENTRIES if not only or e[1].split("_")[0] in only]
+def _row(config, family_dir: str) -> dict[str, Any]:
+    """Trains (or resumes) and evaluates one family; the row is cached in ``family_dir/row.json``."""
+    cached = os.path.join(family_dir, "row.json")
+    if os.path.exists(cached):
+        with open(cached) as f:
+            row = json.load(f)
+        if row.get("train_steps") == config.train.num_steps and row.get("num_generated") == config.eval.num_samples:
+            return row
+    run.train(config, family_dir, progress=False)
+    result = run.evaluate(config, family_dir)
+    _, state = run.restore(config, family_dir)
+    row = {
+        "family": label(config),
+        "config": f"{config.family}_{config.dataset}",
+        "params": _num_params(state),
+        "train_steps": config.train.num_steps,
+        "batch_size": config.train.batch_size,
+        "train_seconds": train_seconds(family_dir),
+        "loss_variance_last_half": loss_variance(family_dir),
+        **result,
+    }
+    with open(cached, "w") as f:
+        json.dump(row, f, indent=2, default=float)
+    return row
+
+
+def compare(
+    workdir: str, budget: str = "quick", only: tuple[str, ...] = (), dataset: str = "digits"
+) -> dict[str, Any]:
+    """Trains, samples and evaluates every family (or those in ``only``) on ``dataset``; returns the
+    report dict.
+
+    Raises:
+      ValueError: for an unknown dataset, budget or family name (listing the valid ones).
+    """
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; valid choices: {list(DATASETS)}")
+    unknown = sorted(set(only) - set(FAMILIES))
+    if unknown:
+        raise ValueError(f"unknown families {unknown}; valid choices: {list(FAMILIES)}")
+    families = [f for f in FAMILIES if not only or f in only]
+    if "consistency" in families and "diffusion" not in families:
+        families.insert(families.index("consistency"), "diffusion")  # the teacher trains first
     from tqdm.auto import tqdm
 
-    bar = tqdm(entries, desc="families", dynamic_ncols=True)
-    for label, name in bar:
-        bar.set_description(f"training {label}")
-        config = _config(name, scale)
-        family_dir = os.path.join(workdir, name)
-        if "teacher_workdir" in config:
-            config.teacher_workdir = os.path.join(workdir, config.teacher_config)
-        t0 = time.perf_counter()
-        run.train(config, family_dir, progress=False)
-        train_s = time.perf_counter() - t0
-        result = run.evaluate(config, family_dir)
+    rows, gallery = [], []
+    bar = tqdm(families, desc="families", dynamic_ncols=True)
+    for family in bar:
+        config = family_config(family, dataset, budget, workdir)
+        bar.set_description(f"{label(config)}")
+        family_dir = os.path.join(workdir, f"{family}_{dataset}")
+        rows.append(_row(config, family_dir))
         spec, state = run.restore(config, family_dir)
-        gallery.append((label, run._draw(spec, state, jax.random.PRNGKey(123), 10)))
-        rows.append({
-            "family": label,
-            "config": name,
-            "params": _num_params(state),
-            "train_steps": config.train.num_steps,
-            "train_seconds": train_s,
-            "loss_variance_last_half": _loss_variance(family_dir),
-            **result,
-        })
+        gallery.append((label(config), run._draw(spec, state, jax.random.PRNGKey(123), 10)))
     report = {
         "date": datetime.date.today().isoformat(),
+        "dataset": dataset,
         "budget": budget,
         "backend": jax.default_backend(),
         "devices": jax.device_count(),
@@ -110,28 +182,46 @@ def _fmt(v: Any, spec: str = ".3g") -> str:
     return format(v, spec) if isinstance(v, (int, float)) else str(v)
 
 
+def _likelihood_cell(r: dict[str, Any]) -> str:
+    """Bits/dim for models of the stored levels, nats per image for models of binarized images."""
+    if r.get("test_nll_nats") is None:
+        return "-"
+    if r.get("reference") == "binarized":
+        return f"{r['test_nll_nats']:.1f} nats"
+    return f"{r['test_bits_per_dim']:.3f} bits/dim"
+
+
 def markdown_table(report: dict[str, Any]) -> str:
-    """The comparison as a markdown table (one row per family)."""
+    """The comparison as a markdown table (one row per family) and a note naming the data, the
+    extractor, the sample counts and the reference split."""
     head = (
-        "| family | params | train s | NFE/sample | s / 1k samples | FID | KID | precision | recall "
-        "| classes covered | test NLL (nats) | bits/dim | likelihood | loss var |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| family | params | steps x batch | train s | NFE/sample | s / 1k samples | FID | KID | precision "
+        "| recall | coverage | classes covered | test likelihood | kind | loss var |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
     for r in report["rows"]:
         lines.append(
-            f"| {r['family']} | {r['params']:,} | {_fmt(r['train_seconds'], '.0f')} | {r.get('nfe', '-')} "
+            f"| {r['family']} | {r['params']:,} | {r['train_steps']:,} x {r.get('batch_size', '-')} "
+            f"| {_fmt(r['train_seconds'], '.0f')} | {r.get('nfe', '-')} "
             f"| {_fmt(r.get('sample_seconds_per_1000'), '.2f')} | {_fmt(r.get('fid'))} | {_fmt(r.get('kid'))} "
             f"| {_fmt(r.get('precision'), '.2f')} | {_fmt(r.get('recall'), '.2f')} "
-            f"| {_fmt(r.get('classes_covered'))} | {_fmt(r.get('test_nll_nats'), '.1f')} "
-            f"| {_fmt(r.get('test_bits_per_dim'), '.3f')} | {r.get('likelihood', 'none')} "
-            f"| {_fmt(r.get('loss_variance_last_half'))} |"
+            f"| {_fmt(r.get('coverage'), '.2f')} | {_fmt(r.get('classes_covered'))} | {_likelihood_cell(r)} "
+            f"| {r.get('likelihood', 'none')} | {_fmt(r.get('loss_variance_last_half'))} |"
         )
+    provenance = sorted({r.get("fid_provenance", "") for r in report["rows"]} - {""})
+    binary = [r["family"] for r in report["rows"] if r.get("reference") == "binarized"]
+    examples = sorted({r["likelihood_examples"] for r in report["rows"] if r.get("likelihood_examples")})
     note = (
-        f"\nDigits (8x8, 17 levels), budget `{report['budget']}`, {report['backend']} x{report['devices']}, "
-        f"{report['date']}. FID/KID/precision/recall use the shipped digits classifier's features against "
-        "the test split. Likelihoods: exact (flows, PixelCNN), lower bound (VAE), estimate (RBM/DBM via AIS); "
-        "NLLs of binarized models (RBM, DBM) are over binary images and not comparable with 17-level ones.\n"
+        f"\n{DATASET_NOTES[report['dataset']]}, budget `{report['budget']}`, {report['backend']} "
+        f"x{report['devices']}, {report['date']}. FID/KID/precision/recall/coverage: "
+        f"{'; '.join(provenance)} (k = 5 neighbours). These are not Inception FIDs and are not comparable "
+        "with other papers' FIDs. "
+        + (f"{', '.join(binary)} are judged against the binarized test images (threshold 0.5) and their "
+           "likelihood is nats per binarized image; " if binary else "")
+        + "the other likelihoods are bits/dim of the stored pixels (uniform dequantization for continuous "
+        f"densities), on the first {' / '.join(map(str, examples)) or '-'} test images. Kinds: exact (flows, "
+        "PixelCNN), lower bound (VAE IWAE, DBM), estimate (RBM AIS, probability-flow ODE).\n"
     )
     return head + "\n".join(lines) + "\n" + note
 
@@ -139,10 +229,14 @@ def markdown_table(report: dict[str, Any]) -> str:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", required=True)
+    parser.add_argument("--dataset", choices=DATASETS, default="digits")
     parser.add_argument("--budget", choices=sorted(BUDGETS), default="quick")
-    parser.add_argument("--only", nargs="*", default=(), help="family names to run (default: all)")
+    parser.add_argument("--only", nargs="*", default=(), help=f"families to run (default: all of {FAMILIES})")
     args = parser.parse_args(argv)
-    report = compare(args.workdir, args.budget, tuple(args.only))
+    try:
+        report = compare(args.workdir, args.budget, tuple(args.only), args.dataset)
+    except (ValueError, run.RunError) as err:
+        parser.exit(2, f"error: {err}\n")
     print(markdown_table(report))
     print(f"wrote {args.workdir}/report.md, report.json, samples.png")
 

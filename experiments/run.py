@@ -18,9 +18,12 @@ from experiments import grids
 from experiments.families import FamilySpec, get_spec
 from experiments.optimizers import make_optimizer
 from genjax import training
-from genjax.data import batching, registry, transforms
+from genjax.data import batching, registry
 
-__all__ = ["train", "sample", "evaluate", "restore", "RunError", "load_split"]
+__all__ = [
+    "train", "sample", "evaluate", "restore", "RunError", "load_split", "draw_timed", "features_for",
+    "reference_images",
+]
 
 MODES = ("train", "sample", "evaluate")
 
@@ -66,6 +69,7 @@ def train(config, workdir: str, *, progress: bool = True) -> training.TrainState
         checkpoint_every=config.train.checkpoint_every,
         config=config.to_dict(),
         progress=progress,
+        compiler_options=dict(config.train.get("compiler_options") or {}) or None,
     )
 
 
@@ -111,23 +115,68 @@ def sample(config, workdir: str, n: Optional[int] = None) -> str:
     return grids.save_grid(images, os.path.join(workdir, "samples.png"), ncol=min(n, 10))
 
 
+def draw_timed(spec: FamilySpec, state, key, n: int, chunk: int = 250) -> tuple[np.ndarray, float]:
+    """``n`` images drawn in chunks of one size (one compilation), and the seconds per image of the
+    chunks after the first (the first pays for compiling; when ``n`` fits one chunk, one more chunk is
+    drawn to time)."""
+    chunk = min(chunk, n)
+    count = -(-n // chunk)
+    images, seconds = [], []
+    for i in range(max(count, 2)):
+        t0 = time.perf_counter()
+        out = _draw(spec, state, jax.random.fold_in(key, i), chunk)
+        seconds.append(time.perf_counter() - t0)
+        if i < count:
+            images.append(out)
+    return np.concatenate(images)[:n], float(np.mean(seconds[1:])) / chunk
+
+
+def features_for(config):
+    """The evaluation's feature extractor: converted Inception-v3 weights when
+    ``config.eval.inception_weights`` names a file, else the classifier shipped for the dataset.
+
+    Raises:
+      RunError: when neither exists for the dataset.
+    """
+    from genjax.metrics import features
+
+    weights = config.eval.get("inception_weights", "")
+    try:
+        return features.inception_features(weights) if weights else features.dataset_features(config.dataset)
+    except (ValueError, FileNotFoundError) as err:
+        raise RunError(str(err)) from err
+
+
+def reference_images(spec: FamilySpec, raw: dict) -> np.ndarray:
+    """Test images as the family models them, in [-1, 1]: binarized for binary families (RBM, DBM,
+    Bernoulli VAE), on the dataset's level grid otherwise. Samples are judged against these."""
+    return np.asarray(spec.to_images(spec.to_batch(raw)["image"]))
+
+
 def evaluate(config, workdir: str) -> dict[str, Any]:
-    """FID / KID / precision / recall under the digits classifier and the test likelihood, written to
-    ``workdir/eval.json``."""
+    """FID / KID / precision / recall / density / coverage against the test split under the dataset's
+    feature extractor, sampling speed, and the test likelihood, written to ``workdir/eval.json``.
+
+    ``config.eval.num_samples`` images are drawn; the likelihood is computed on the first
+    ``config.eval.likelihood_examples`` test images (all when 0 or absent) and reported in nats per
+    image and bits per dimension of the stored pixels.
+    """
     from genjax.metrics import evaluation
 
+    extractor = features_for(config)
     spec, state = restore(config, workdir)
     n = config.eval.num_samples
-    _draw(spec, state, jax.random.PRNGKey(config.eval.seed + 1), n)  # compile; timed apart below
-    t0 = time.perf_counter()
-    images = _draw(spec, state, jax.random.PRNGKey(config.eval.seed), n)
-    seconds = time.perf_counter() - t0
+    images, seconds_per_image = draw_timed(spec, state, jax.random.PRNGKey(config.eval.seed), n)
     test = load_split(config, "test")
-    reference = np.asarray(transforms.to_symmetric(test["image"], registry.num_levels(config.dataset)))
-    result = evaluation.evaluate_images(images, reference, reference_name=f"{config.dataset}/test")
-    result["sample_seconds_per_1000"] = 1000.0 * seconds / n
+    reference = reference_images(spec, test)
+    result = evaluation.evaluate_images(
+        images, reference, reference_name=f"{config.dataset}/test", extractor=extractor
+    )
+    result["sample_seconds_per_1000"] = 1000.0 * seconds_per_image
     result["nfe"] = spec.nfe
-    batch = spec.to_batch(test)
+    result["reference"] = "binarized" if np.all(np.isin(reference, (-1.0, 1.0))) else "levels"
+    limit = config.eval.get("likelihood_examples", 0) or len(test["label"])
+    batch = spec.to_batch({k: v[:limit] for k, v in test.items()})
     lp = None
     if spec.log_prob is not None:
         lp = spec.log_prob(state, batch, jax.random.PRNGKey(1))
@@ -137,7 +186,9 @@ def evaluate(config, workdir: str) -> dict[str, Any]:
         result["likelihood"] = spec.model.likelihood.value
     if lp is not None:
         dims = int(np.prod(test["image"].shape[1:]))
+        result["likelihood_examples"] = int(len(batch["image"]))
         result["test_nll_nats"] = float(-np.mean(lp))
+        result["test_nll_nats_sem"] = float(np.std(lp) / np.sqrt(len(lp)))
         result["test_bits_per_dim"] = float(-np.mean(lp) / dims / np.log(2.0))
     with open(os.path.join(workdir, "eval.json"), "w") as f:
         json.dump(result, f, indent=2)

@@ -1,0 +1,81 @@
+"""experiments.compare: budgets, resumable rows, the training-time bookkeeping, and the table's units."""
+
+import json
+
+import numpy as np
+import pytest
+
+from experiments import compare, run
+from experiments.families import get_spec
+
+
+def test_family_config_scales_steps_and_checkpoints_every_tenth(tmp_path):
+    config = compare.family_config("diffusion", "fashion_mnist", "quick", str(tmp_path))
+    full = compare.family_config("diffusion", "fashion_mnist", "default", str(tmp_path))
+    assert config.train.num_steps == full.train.num_steps // 4
+    assert config.train.checkpoint_every == config.train.num_steps // 10
+    assert config.eval.num_samples == 500 and full.eval.num_samples == 1000
+    teacher = compare.family_config("consistency", "fashion_mnist", "quick", str(tmp_path))
+    assert teacher.teacher_workdir == str(tmp_path / "diffusion_fashion_mnist")
+
+
+def test_unknown_names_list_the_choices(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown dataset 'cifar'; valid choices: \['digits', 'fashion_mnist'\]"):
+        compare.compare(str(tmp_path), "quick", (), "cifar")
+    with pytest.raises(ValueError, match=r"unknown families \['glow'\]"):
+        compare.compare(str(tmp_path), "quick", ("glow",), "digits")
+    with pytest.raises(ValueError, match="unknown budget 'huge'"):
+        compare.family_config("rbm", "digits", "huge", str(tmp_path))
+
+
+def test_train_seconds_counts_a_resumed_window_once(tmp_path):
+    rows = [
+        {"step": 10, "steps_per_sec": 5.0},   # 2 s
+        {"step": 20, "steps_per_sec": 10.0},  # logged, then lost to a kill (no checkpoint at 20)
+        {"step": 20, "steps_per_sec": 2.0},   # redone after resuming from step 10: 5 s
+        {"step": 30, "steps_per_sec": 20.0},  # 0.5 s
+    ]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert compare.train_seconds(str(tmp_path)) == pytest.approx(7.5)
+
+
+def test_binary_families_are_judged_against_binarized_test_images():
+    config = compare.family_config("rbm", "digits", "smoke", "/unused")
+    spec = get_spec(config)
+    raw = run.load_split(config, "test")
+    reference = run.reference_images(spec, raw)
+    expected = np.where(raw["image"] > config.binarize_threshold, 1.0, -1.0)
+    np.testing.assert_array_equal(reference, expected)
+    continuous = get_spec(compare.family_config("flow", "digits", "smoke", "/unused"))
+    levels = run.reference_images(continuous, raw)
+    np.testing.assert_allclose(levels, raw["image"] / 8.0 - 1.0, atol=1e-6)
+
+
+def test_table_units_and_provenance():
+    base = {"params": 10, "train_steps": 100, "batch_size": 8, "train_seconds": 3.0, "nfe": 1,
+            "fid": 5.0, "fid_provenance": "FID 5.0 (100 generated vs 360 reference from digits/test; "
+            "features: digits-classifier)"}
+    report = {"dataset": "digits", "budget": "smoke", "backend": "cpu", "devices": 1, "date": "2026-11-27",
+              "rows": [dict(base, family="RBM", reference="binarized", test_nll_nats=21.4,
+                            test_bits_per_dim=0.48, likelihood_examples=360),
+                       dict(base, family="Flow", reference="levels", test_nll_nats=90.0,
+                            test_bits_per_dim=2.029, likelihood_examples=360)]}
+    table = compare.markdown_table(report)
+    assert "| 21.4 nats |" in table and "| 2.029 bits/dim |" in table
+    assert "100 generated vs 360 reference from digits/test" in table
+    assert "RBM are judged against the binarized test images" in table
+
+
+def test_a_rerun_reuses_finished_rows(tmp_path, monkeypatch):
+    first = compare.compare(str(tmp_path), "smoke", ("rbm",), "digits")
+    row = first["rows"][0]
+    assert row["reference"] == "binarized" and row["train_steps"] == 10
+    assert "100 generated vs 360 reference from digits/test" in row["fid_provenance"]
+    assert (tmp_path / "report.md").exists() and (tmp_path / "samples.png").exists()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished family was trained again")
+
+    monkeypatch.setattr(run, "train", no_training)
+    again = compare.compare(str(tmp_path), "smoke", ("rbm",), "digits")
+    assert again["rows"][0]["fid"] == row["fid"]
