@@ -1,14 +1,17 @@
 """Command line: ``python -m experiments.main --config experiments/configs/<family>_<dataset>.py
 --workdir DIR --mode train|sample|evaluate [--config.key=value ...]``.
 
-The only place flags are read. Multi-host: give ``--coordinator_address host:port``,
-``--num_processes`` and ``--process_id`` and every host runs the same command; each feeds its own
-shard of every global batch.
+The only place flags are read. Several processes (hosts, or processes on one host) run the same
+command into one shared workdir: with ``--distributed`` alone on a cluster JAX detects (SLURM, TPU
+pod slices, Open MPI), or with ``--coordinator_address host:port --num_processes N --process_id i``
+anywhere else. Each process feeds its own slice of every global batch.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -17,22 +20,60 @@ FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "path to a config file in experiments/configs", lock_config=True)
 flags.DEFINE_string("workdir", None, "directory for checkpoints, logs, samples and eval.json")
 flags.DEFINE_enum("mode", "train", ["train", "sample", "evaluate"], "what to do")
-flags.DEFINE_string("coordinator_address", None, "multi-host: host:port of process 0")
-flags.DEFINE_integer("num_processes", None, "multi-host: number of processes")
-flags.DEFINE_integer("process_id", None, "multi-host: index of this process")
+flags.DEFINE_bool("distributed", False, "several processes: call jax.distributed.initialize(), which "
+                  "detects the cluster (SLURM, TPU pods) unless the three flags below are given")
+flags.DEFINE_string("coordinator_address", None, "several processes: host:port of process 0")
+flags.DEFINE_integer("num_processes", None, "several processes: how many")
+flags.DEFINE_integer("process_id", None, "several processes: the index of this one, 0 .. N-1")
+flags.DEFINE_integer("distributed_timeout", 300, "several processes: seconds to wait for all to join")
 flags.mark_flags_as_required(["config", "workdir"])
+
+
+def _fail(message: str) -> None:
+    print("error: " + " ".join(message.split("\n")), file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+def _start_distributed() -> None:
+    """Joins the run's processes, or exits with one line when they cannot all join in time."""
+    explicit = (FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+    if any(v is not None for v in explicit) and any(v is None for v in explicit):
+        _fail("--coordinator_address, --num_processes and --process_id go together: give all three, "
+              "or --distributed alone on a cluster that JAX detects (SLURM, TPU pods)")
+    if not (FLAGS.distributed or FLAGS.coordinator_address):
+        return
+    import jax
+
+    timeout = FLAGS.distributed_timeout
+    where = FLAGS.coordinator_address or "the coordinator that JAX detected"
+    count = f"all {FLAGS.num_processes}" if FLAGS.num_processes else "all"
+
+    def give_up() -> None:
+        print(f"error: the processes did not all join within {timeout} s (--distributed_timeout): "
+              f"{where} cannot be reached, or not {count} processes started", file=sys.stderr, flush=True)
+        os._exit(2)
+
+    # jax.distributed ends the process with a C++ fatal error, not an exception, when the processes
+    # do not join within its timeout; this watchdog gives up first, with one line.
+    watchdog = threading.Timer(timeout, give_up)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        jax.distributed.initialize(*explicit, initialization_timeout=timeout + 60)
+    except (ValueError, RuntimeError) as err:  # e.g. --distributed where no cluster is detected
+        _fail(f"cannot start the distributed runtime: {str(err).splitlines()[0] if str(err) else err!r}")
+    finally:
+        watchdog.cancel()
 
 
 def _run(argv) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)  # orbax logs every file operation at INFO
-    import jax
-
-    if FLAGS.coordinator_address:
-        jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+    _start_distributed()
 
     from experiments import run
+    from genjax import training
 
     try:
         if FLAGS.mode == "train":
@@ -44,18 +85,16 @@ def _run(argv) -> None:
             result = run.evaluate(FLAGS.config, FLAGS.workdir)
             print(f"evaluation: {FLAGS.workdir}/eval.json " + " ".join(
                 f"{k}={v:.4g}" for k, v in result.items() if isinstance(v, float)))
-    except (run.RunError, ValueError) as err:
+    except (run.RunError, ValueError, training.CheckpointError, training.NonFiniteError) as err:
         # User-facing errors are one line; programming errors keep their traceback.
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+        _fail(str(err))
 
 
 def main() -> None:
     try:
         app.run(_run)
     except AttributeError as err:  # ml_collections' message for an unknown --config.key
-        print(f"error: bad config key: {err}", file=sys.stderr)
-        sys.exit(2)
+        _fail(f"bad config key: {err}")
 
 
 if __name__ == "__main__":

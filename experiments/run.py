@@ -1,7 +1,10 @@
 """Config -> library calls: ``train``, ``sample`` and ``evaluate`` one family on one dataset.
 
 ``main.py`` only parses flags and calls these; they read nothing global, so notebooks and the
-comparison call them directly with a ConfigDict and a workdir.
+comparison call them directly with a ConfigDict and a workdir. In a run of several processes
+(``jax.distributed.initialize`` first) every process calls the same function: training is data
+parallel over every process's devices, samples and test likelihoods are split among the processes
+and gathered, and only process 0 writes files.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import jax
 import numpy as np
@@ -44,7 +47,7 @@ def load_split(config, split: str) -> dict[str, np.ndarray]:
 def _mode(config) -> str:
     mode = config.train.get("mode", "auto")
     if mode == "auto":
-        return "shard" if jax.local_device_count() > 1 else "jit"
+        return "shard" if jax.device_count() > 1 else "jit"
     return mode
 
 
@@ -88,9 +91,9 @@ def restore(config, workdir: str) -> tuple[FamilySpec, training.TrainState]:
         spec.model, make_optimizer(config.optimizer.to_dict()), jax.random.PRNGKey(0), init_batch,
         ema_decay=spec.ema_decay,
     )
-    if _mode(config) == "pmap":
+    if _mode(config) == "pmap":  # the checkpoint keeps a model state per device of the whole run
         template = template.replace(
-            model_state=jax.tree.map(lambda x: np.broadcast_to(x, (jax.local_device_count(),) + np.shape(x)),
+            model_state=jax.tree.map(lambda x: np.broadcast_to(x, (jax.device_count(),) + np.shape(x)),
                                      template.model_state)
         )
     state, _ = ckpt.restore(template)
@@ -107,24 +110,53 @@ def _draw(spec: FamilySpec, state, key, n: int) -> np.ndarray:
     return np.asarray(spec.to_images(np.asarray(out)))
 
 
+def _split_among_processes(fn: Callable[[int, int], np.ndarray], n: int) -> np.ndarray:
+    """``n`` rows computed in parallel by the run's processes and gathered on every process.
+
+    Process ``p`` of ``P`` computes ``fn(p, m)``, its share of ``m = ceil(n / P)`` rows
+    ``[m, ...]``; the shares are concatenated in process order and cut to ``[n, ...]``. A single
+    process computes ``fn(0, n)``.
+    """
+    count = jax.process_count()
+    if count == 1:
+        return np.asarray(fn(0, n))
+    from jax.experimental import multihost_utils
+
+    share = np.asarray(fn(jax.process_index(), -(-n // count)))
+    return np.asarray(multihost_utils.process_allgather(share, tiled=True))[:n]
+
+
+def _draw_all(spec: FamilySpec, state, key, n: int) -> np.ndarray:
+    """``n`` images drawn in parallel by the run's processes (process ``p`` with ``fold_in(key,
+    p)``; a single process with ``key``, as before there were several)."""
+
+    def share(p: int, m: int) -> np.ndarray:
+        return _draw(spec, state, key if jax.process_count() == 1 else jax.random.fold_in(key, p), m)
+
+    return _split_among_processes(share, n)
+
+
 def sample(config, workdir: str, n: Optional[int] = None) -> str:
-    """Draws samples from the latest checkpoint and writes ``workdir/samples.png``."""
+    """Draws samples from the latest checkpoint and writes ``workdir/samples.png`` (process 0)."""
     spec, state = restore(config, workdir)
     n = n or config.sample.num_images
-    images = _draw(spec, state, jax.random.PRNGKey(config.sample.seed), n)
-    return grids.save_grid(images, os.path.join(workdir, "samples.png"), ncol=min(n, 10))
+    images = _draw_all(spec, state, jax.random.PRNGKey(config.sample.seed), n)
+    path = os.path.join(workdir, "samples.png")
+    if jax.process_index() == 0:
+        grids.save_grid(images, path, ncol=min(n, 10))
+    return path
 
 
 def draw_timed(spec: FamilySpec, state, key, n: int, chunk: int = 250) -> tuple[np.ndarray, float]:
-    """``n`` images drawn in chunks of one size (one compilation), and the seconds per image of the
-    chunks after the first (the first pays for compiling; when ``n`` fits one chunk, one more chunk is
-    drawn to time)."""
+    """``n`` images drawn in chunks of one size (one compilation), each chunk split among the run's
+    processes, and the seconds per image of the chunks after the first (the first pays for compiling;
+    when ``n`` fits one chunk, one more chunk is drawn to time)."""
     chunk = min(chunk, n)
     count = -(-n // chunk)
     images, seconds = [], []
     for i in range(max(count, 2)):
         t0 = time.perf_counter()
-        out = _draw(spec, state, jax.random.fold_in(key, i), chunk)
+        out = _draw_all(spec, state, jax.random.fold_in(key, i), chunk)
         seconds.append(time.perf_counter() - t0)
         if i < count:
             images.append(out)
@@ -155,7 +187,8 @@ def reference_images(spec: FamilySpec, raw: dict) -> np.ndarray:
 
 def evaluate(config, workdir: str) -> dict[str, Any]:
     """FID / KID / precision / recall / density / coverage against the test split under the dataset's
-    feature extractor, sampling speed, and the test likelihood, written to ``workdir/eval.json``.
+    feature extractor, sampling speed, and the test likelihood, written to ``workdir/eval.json``
+    (process 0; every process returns the same result).
 
     ``config.eval.num_samples`` images are drawn; the likelihood is computed on the first
     ``config.eval.likelihood_examples`` test images (all when 0 or absent) and reported in nats per
@@ -177,19 +210,27 @@ def evaluate(config, workdir: str) -> dict[str, Any]:
     result["reference"] = "binarized" if np.all(np.isin(reference, (-1.0, 1.0))) else "levels"
     limit = config.eval.get("likelihood_examples", 0) or len(test["label"])
     batch = spec.to_batch({k: v[:limit] for k, v in test.items()})
-    lp = None
+    log_prob = None
     if spec.log_prob is not None:
-        lp = spec.log_prob(state, batch, jax.random.PRNGKey(1))
+        log_prob = lambda b: spec.log_prob(state, b, jax.random.PRNGKey(1))
         result["likelihood"] = spec.likelihood
     elif spec.model.log_prob is not None:
-        lp = spec.model.log_prob(state.params, state.model_state, batch, jax.random.PRNGKey(1))
+        log_prob = lambda b: spec.model.log_prob(state.params, state.model_state, b, jax.random.PRNGKey(1))
         result["likelihood"] = spec.model.likelihood.value
-    if lp is not None:
+    if log_prob is not None:
+        size = len(batch["image"])
+
+        def share(p: int, m: int) -> np.ndarray:  # the last share repeats the last example as padding
+            rows = np.minimum(np.arange(p * m, (p + 1) * m), size - 1)
+            return log_prob({k: v[rows] for k, v in batch.items()})
+
+        lp = _split_among_processes(share, size)
         dims = int(np.prod(test["image"].shape[1:]))
-        result["likelihood_examples"] = int(len(batch["image"]))
+        result["likelihood_examples"] = size
         result["test_nll_nats"] = float(-np.mean(lp))
         result["test_nll_nats_sem"] = float(np.std(lp) / np.sqrt(len(lp)))
         result["test_bits_per_dim"] = float(-np.mean(lp) / dims / np.log(2.0))
-    with open(os.path.join(workdir, "eval.json"), "w") as f:
-        json.dump(result, f, indent=2)
+    if jax.process_index() == 0:
+        with open(os.path.join(workdir, "eval.json"), "w") as f:
+            json.dump(result, f, indent=2)
     return result

@@ -383,14 +383,16 @@ def invertible_conv1x1(num_channels: int, seed: int = 0) -> Bijector:
     ]
     perm, lower, upper = scipy.linalg.lu(rotation)
     diag = np.diag(upper)
-    perm = jnp.asarray(perm, jnp.float32)
-    sign = jnp.asarray(np.sign(diag), jnp.float32)
-    lower_mask = jnp.tril(jnp.ones((num_channels, num_channels)), -1)
-    eye = jnp.eye(num_channels)
+    # Closure constants stay numpy: a Glow may be built inside jit, vmap or pmap, where a jnp value
+    # made here would be a tracer (and np.asarray of it an error).
+    lower_mask = np.tril(np.ones((num_channels, num_channels), np.float32), -1)
+    eye = np.eye(num_channels, dtype=np.float32)
+    perm = perm.astype(np.float32)
+    sign = np.sign(diag).astype(np.float32)
     init_params = {
-        "lower": jnp.asarray(lower * np.asarray(lower_mask), jnp.float32),
-        "upper": jnp.asarray(np.triu(upper, 1), jnp.float32),
-        "log_s": jnp.asarray(np.log(np.abs(diag)), jnp.float32),
+        "lower": (lower * lower_mask).astype(np.float32),
+        "upper": np.triu(upper, 1).astype(np.float32),
+        "log_s": np.log(np.abs(diag)).astype(np.float32),
     }
 
     def init(key, x):
@@ -398,7 +400,7 @@ def invertible_conv1x1(num_channels: int, seed: int = 0) -> Bijector:
             raise ValueError(
                 f"invertible_conv1x1 was built for {num_channels} channels, got input {x.shape}"
             )
-        return dict(init_params)
+        return {k: jnp.asarray(v) for k, v in init_params.items()}
 
     def factors(params):
         lo = params["lower"] * lower_mask + eye

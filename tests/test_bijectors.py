@@ -154,6 +154,25 @@ def test_conv1x1_starts_as_a_rotation():
     np.testing.assert_allclose(log_det, 0.0, atol=1e-5)
 
 
+@pytest.mark.parametrize("transform", [jax.jit, jax.vmap, jax.pmap])
+def test_conv1x1_builds_inside_jit_vmap_and_pmap(transform):
+    # Glow builds its 1x1 convolutions inside the compiled loss; building one under a trace must
+    # give the same map as building it eagerly (it once called np.asarray on a tracer).
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 3, 4))  # 2 <= the 4 CPU devices of conftest
+
+    def build_and_apply(x):
+        b = bj.invertible_conv1x1(4, seed=7)
+        return b.forward_and_log_det(b.init(None, x), x)
+
+    if transform is jax.jit:
+        want = build_and_apply(x)
+    else:  # mapped over the leading axis: eager calls one example at a time, stacked
+        want = jax.tree.map(lambda *v: jnp.stack(v), *[build_and_apply(xi) for xi in x])
+    got = transform(build_and_apply)(x)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-6)
+
+
 def test_squeeze_moves_2x2_blocks_to_channels():
     x = jnp.arange(16.0).reshape(1, 4, 4, 1)
     y = bj.forward(bj.squeeze(), {}, x)

@@ -1,9 +1,11 @@
 """The CLI end to end on a tiny run, and its one-line errors."""
 
 import json
+import pathlib
 import subprocess
 import sys
 
+import jax
 import ml_collections
 import pytest
 
@@ -57,3 +59,80 @@ def test_unknown_names_list_the_choices():
     with pytest.raises(run.RunError, match="unknown dataset"):
         run.load_split(bad, "train")
     assert isinstance(bad, ml_collections.ConfigDict)
+
+
+def test_cli_errors_for_what_fell_through_are_one_line(tmp_path):
+    # Each: exit 2, one line naming the problem, no traceback. All are started at once (each costs a
+    # process start-up) and always reaped.
+    sys.path.insert(0, str(pathlib.Path(__file__).parent))
+    import _processes
+
+    from genjax import training
+
+    sys.path.insert(0, str(pathlib.Path(__file__).parent / "training"))
+    import _gaussian
+
+    model = _gaussian.make_gaussian()
+    state = training.create_train_state(model, _gaussian.OPTIMIZER, jax.random.PRNGKey(0), {"x": _gaussian.dataset()})
+    ckpt = training.Checkpointer(str(tmp_path / "damaged" / "checkpoints"))
+    ckpt.save(state.replace(step=jax.numpy.asarray(5)), {})
+    ckpt.close()
+    for f in (tmp_path / "damaged" / "checkpoints" / "5").rglob("*"):
+        if f.is_file() and f.name != "commit_success.txt":
+            f.write_bytes(b"")  # truncated
+    cli = ["-m", "experiments.main", "--config", "experiments/configs/rbm_digits.py"]
+    port = _processes.free_port()
+    cases = {
+        "corrupt or incomplete": [[*cli, "--workdir", str(tmp_path / "damaged"), "--mode", "sample"]],
+        "num_steps must be >= 1, got -5": [[*cli, "--workdir", str(tmp_path / "a"), "--config.train.num_steps=-5"]],
+        "global batch of 30 examples (batch['image']) does not divide among 4 devices": [
+            [*cli, "--workdir", str(tmp_path / "b"), "--config.train.batch_size=30"]
+        ],
+        "batch_size 63 does not divide among 2 processes": [
+            [*cli, "--workdir", str(tmp_path / "c"), "--config.train.batch_size=63", "--coordinator_address",
+             f"127.0.0.1:{port}", "--num_processes=2", f"--process_id={i}"]
+            for i in range(2)
+        ],
+        # Nothing listens on this port: process 1 gives up after the timeout instead of waiting.
+        "did not all join within 3 s": [
+            [*cli, "--workdir", str(tmp_path / "d"), "--coordinator_address", f"127.0.0.1:{_processes.free_port()}",
+             "--num_processes=2", "--process_id=1", "--distributed_timeout=3"]
+        ],
+    }
+    with _processes.started() as group:
+        procs = {want: [group.start(args, devices=4) for args in commands] for want, commands in cases.items()}
+        for want, started in procs.items():
+            for proc in started:
+                [finished] = group.wait(proc)
+                errors = [line for line in finished.output.splitlines() if line.startswith("error:")]
+                assert finished.returncode == 2, (want, finished.output[-2000:])
+                assert len(errors) == 1 and want in errors[0], (want, finished.output[-2000:])
+                assert "Traceback" not in finished.output
+
+
+@pytest.mark.slow
+def test_two_processes_train_and_evaluate_into_one_workdir(tmp_path):
+    # Two processes of two CPU devices train (shard, over all four), then evaluate: each draws half
+    # of the samples, process 0 writes the one eval.json; then one process samples from the run.
+    sys.path.insert(0, str(pathlib.Path(__file__).parent))
+    import _processes
+
+    cli = ["-m", "experiments.main", "--config", "experiments/configs/rbm_digits.py", "--workdir", str(tmp_path),
+           "--config.train.num_steps=8", "--config.eval.num_samples=20", "--config.model.sample_steps=20",
+           "--config.model.ais_intermediate=20", "--config.model.ais_runs=4"]
+    for mode in ("train", "evaluate"):
+        port = _processes.free_port()
+        with _processes.started() as group:
+            for i in range(2):
+                group.start([*cli, f"--mode={mode}", f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
+                             f"--process_id={i}"], devices=2)
+            for finished in group.wait():
+                assert finished.returncode == 0, finished.output[-3000:]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["8"]
+    result = json.loads((tmp_path / "eval.json").read_text())
+    assert "20 generated vs 360 reference" in result["fid_provenance"]  # both halves gathered
+    with _processes.started() as group:
+        group.start([*cli, "--mode=sample"], devices=4)
+        [finished] = group.wait()
+    assert finished.returncode == 0, finished.output[-3000:]
+    assert (tmp_path / "samples.png").exists()

@@ -105,7 +105,7 @@ def load_classifier(path: str) -> FeatureExtractor:
     net = ImageClassifier(num_classes=meta["num_classes"], **meta.get("architecture", {}))
     # The saved arrays record the device they were written from; restoring onto this process's
     # default device lets weights written on a CPU load on a GPU and vice versa.
-    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     target = jax.tree.map(
         lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=device),
         jax.eval_shape(

@@ -1,7 +1,8 @@
 """Orbax checkpoints of a :class:`TrainState` plus the run's config, restored exactly or not at all.
 
 Orbax writes each step to a temporary directory and renames it when complete, so a crash mid-save
-leaves no directory that looks finished. A directory that is finished but damaged (truncated or
+leaves no directory that looks finished. In a run of several processes every process constructs the
+``Checkpointer`` on the shared directory and takes part in every save and restore. A directory that is finished but damaged (truncated or
 deleted files) raises :class:`CheckpointError`; it is never skipped silently.
 """
 
@@ -95,7 +96,10 @@ class Checkpointer:
         return self._manager.latest_step()
 
     def save(self, state: TrainState, meta: Mapping[str, Any]) -> None:
-        """Saves ``state`` (unreplicated) and JSON ``meta`` at ``state.step``; blocks until written."""
+        """Saves ``state`` (unreplicated) and JSON ``meta`` at ``state.step``; blocks until written.
+
+        Several processes: every process calls it with the same host (numpy) state; orbax writes
+        one checkpoint from process 0 and finalises it once all have arrived."""
         ocp = self._ocp
         step = int(jax.device_get(state.step))
         meta = {**_jsonable(meta), "shapes": {k: list(v[0]) for k, v in _shapes(state).items()}}
@@ -120,7 +124,8 @@ class Checkpointer:
         return dict(out["meta"])
 
     def restore(self, target: TrainState, step: Optional[int] = None) -> tuple[TrainState, dict[str, Any]]:
-        """Restores checkpoint ``step`` (default: the latest) into the structure of ``target``.
+        """Restores checkpoint ``step`` (default: the latest) into the structure of ``target``, as
+        host (numpy) arrays.
 
         Raises:
           CheckpointError: when there is no checkpoint, it is damaged, or its array shapes differ from
@@ -139,9 +144,11 @@ class Checkpointer:
             raise CheckpointError(
                 f"checkpoint {step} in {self.directory} has another structure than this run: {detail}"
             )
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+        # Host arrays as the template: orbax restores numpy on every process, whatever the process
+        # count or device layout of the run that saved it; the caller places them.
+        template = jax.device_get(target)
         try:
-            out = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+            out = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(template)))
         except Exception as err:
             raise CheckpointError(self._broken(step, err)) from err
         return out["state"], meta

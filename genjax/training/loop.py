@@ -9,11 +9,19 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 import jax
 import numpy as np
+from jax.sharding import Mesh
 
 from genjax.base import Model
 from genjax.training.checkpoint import Checkpointer, ConfigMismatchError, config_differences
 from genjax.training.logging import MetricWriter
-from genjax.training.parallel import Mode, compile_step, replicate, unreplicate
+from genjax.training.parallel import (
+    Mode,
+    compile_step,
+    data_mesh,
+    replicate,
+    to_global,
+    unreplicate,
+)
 from genjax.training.step import GRAD_NORM_KEY, make_train_step
 from genjax.training.train_state import Optimizer, TrainState, create_train_state
 from genjax.typing import Batch, Metrics, PRNGKey
@@ -61,45 +69,71 @@ def _check_window(
     return row
 
 
-def _gather(data: Callable[[int], Batch], step: int, steps_per_call: int, mode: Mode, n_devices: int) -> Batch:
-    """The batch (or stack of batches) for one compiled call starting at ``step``."""
+def _gather(
+    data: Callable[[int], Batch], step: int, steps_per_call: int, mode: Mode, n_local: int, mesh: Optional[Mesh]
+) -> Batch:
+    """The batch (or stack of batches) of one compiled call starting at ``step``, in the compiled
+    step's layout: as is (jit), ``[n_local, B / devices, ...]`` (pmap) or a global array on
+    ``mesh`` (shard); ``n_local`` is the number of this process's devices."""
 
     def one(s):
         batch = data(s)
-        if mode != "pmap":
+        if mode == "jit":
             return batch
         out = {}
         for k, v in batch.items():
             v = np.asarray(v)
-            if v.shape[0] % n_devices:
-                raise ValueError(f"batch[{k!r}] has {v.shape[0]} examples, not divisible by {n_devices} devices")
-            out[k] = v.reshape((n_devices, v.shape[0] // n_devices) + v.shape[1:])
+            if v.ndim == 0 or v.shape[0] % n_local:
+                processes = jax.process_count()
+                raise ValueError(
+                    f"the global batch of {v.shape[0] * processes if v.ndim else 0} examples "
+                    f"(batch[{k!r}]) does not divide among {n_local * processes} devices; use a "
+                    f"batch size that is a multiple of {n_local * processes}"
+                )
+            if mode == "pmap":
+                v = v.reshape((n_local, v.shape[0] // n_local) + v.shape[1:])
+            out[k] = v
         return out
 
     if steps_per_call == 1:
-        return one(step)
-    batches = [one(step + j) for j in range(steps_per_call)]
-    axis = 1 if mode == "pmap" else 0
-    return {k: np.stack([np.asarray(b[k]) for b in batches], axis=axis) for k in batches[0]}
+        batch = one(step)
+    else:
+        batches = [one(step + j) for j in range(steps_per_call)]
+        axis = 1 if mode == "pmap" else 0
+        batch = {k: np.stack([np.asarray(b[k]) for b in batches], axis=axis) for k in batches[0]}
+    if mode == "shard":
+        return to_global(batch, mesh, batch_axis=1 if steps_per_call > 1 else 0)
+    return batch
 
 
 def _to_host(state: TrainState, mode: Mode) -> TrainState:
-    """The checkpoint layout: unreplicated, except that under pmap the model state keeps its device
-    axis (persistent chains differ between devices, and a resumed run must get each one back)."""
-    if mode != "pmap":
-        return state
-    return unreplicate(state.replace(model_state=None)).replace(model_state=state.model_state)
-
-
-def _to_devices(state: TrainState, mode: Mode, n_devices: int) -> TrainState:
+    """The checkpoint layout, on the host under pmap and shard: unreplicated, except that under
+    pmap the model state keeps a leading axis over every process's devices (persistent chains differ
+    between devices, and a resumed run must get each one back). Collective under pmap: every
+    process calls it at the same step."""
     if mode == "jit":
         return state
-    # Restored arrays are committed to one device; host copies let pmap / the mesh place them.
-    state = jax.device_get(state)
     if mode == "shard":
-        return state
-    return replicate(state.replace(model_state=None), jax.local_devices()[:n_devices]).replace(
-        model_state=state.model_state
+        return jax.device_get(state)
+    from jax.experimental import multihost_utils  # the one gather across processes
+
+    host = jax.device_get(unreplicate(state.replace(model_state=None)))
+    return host.replace(model_state=multihost_utils.process_allgather(state.model_state, tiled=True))
+
+
+def _to_devices(
+    state: TrainState, mode: Mode, devices: Sequence[jax.Device], mesh: Optional[Mesh]
+) -> TrainState:
+    """The compiled step's layout from the checkpoint layout (:func:`_to_host`)."""
+    if mode == "jit":
+        return jax.device_put(state)
+    if mode == "shard":
+        return to_global(jax.device_get(state), mesh)
+    # pmap: each of this process's devices takes the model state's row of its position in
+    # ``devices``, which is its axis_index (global across processes).
+    rows = [i for i, d in enumerate(devices) if d.process_index == jax.process_index()]
+    return replicate(jax.device_get(state.replace(model_state=None)), [devices[i] for i in rows]).replace(
+        model_state=jax.tree.map(lambda x: np.asarray(x)[rows], state.model_state)
     )
 
 
@@ -136,9 +170,11 @@ def fit(
       model: the family's ``Model``.
       optimizer: one optax transformation, or ``{group: transformation}``.
       data: ``step -> batch``, deterministic (``genjax.data.batching.epoch_batches``); under
-        ``pmap`` and ``shard`` it returns the global batch of this process.
+        ``pmap`` and ``shard`` it returns this process's contiguous slice of the global batch of
+        step ``s`` (the whole batch in a single process), e.g. ``epoch_batches(...,
+        process_index=jax.process_index(), process_count=jax.process_count())``.
       key: the run's PRNG key (split into the init key and the base step key).
-      num_steps: the total number of steps of the run (not of this call).
+      num_steps: the total number of steps of the run (not of this call), >= 1.
       workdir: where ``checkpoints/``, ``metrics.jsonl`` and ``tensorboard/`` go; ``None`` keeps
         everything in memory.
       init_batch: the batch given to ``model.init`` (default ``data(0)``).
@@ -146,8 +182,11 @@ def fit(
       mode: ``'jit'``, ``'pmap'`` or ``'shard'`` (see ``genjax.training.compile_step``).
       steps_per_call: steps scanned in one compiled call; must divide ``num_steps``,
         ``log_every`` and ``checkpoint_every``.
-      devices: devices for pmap / shard (default: all local devices).
-      log_every: write metrics every this many steps.
+      devices: the devices of pmap / shard over all processes, in process order (default:
+        ``jax.devices()``). Under pmap they must be every process's devices: a pmap over this
+        process's devices alone would average gradients within the process only.
+      log_every: write metrics every this many steps. Only process 0 writes metrics, TensorBoard
+        events and the progress bar; every process takes part in the checkpoint saves.
       checkpoint_every: save every this many steps (and at the end).
       keep: checkpoints kept.
       config: the run's config, saved with each checkpoint; resuming with a config that differs in a
@@ -161,21 +200,40 @@ def fit(
         notebooks, e.g. ``rows = []; fit(..., on_log=lambda s, r: rows.append((s, r)))``.
       compiler_options: XLA options of the compiled step (see ``genjax.training.compile_step``).
 
+    Several processes (after ``jax.distributed.initialize``): every process calls ``fit`` with the
+    same arguments and ``mode='shard'`` or ``'pmap'``; the run trains the same model as one process
+    with all the devices and the same global batches (up to float reduction order), and its
+    checkpoints, one per step in the shared ``workdir``, restore in a run of any process count
+    (pmap: of the same total device count).
+
     Returns:
-      The final state in checkpoint layout (unreplicated; under pmap the model state keeps its
-      leading device axis).
+      The final state in checkpoint layout (unreplicated, on the host under pmap and shard; under
+      pmap the model state keeps a leading axis over every process's devices).
 
     Raises:
+      ValueError: for a ``num_steps``, ``log_every`` or ``checkpoint_every`` below 1 or not a
+        multiple of ``steps_per_call``, a batch that does not divide among the devices, or mode
+        ``'jit'`` in a run of several processes.
       NonFiniteError: a loss term or gradient became non-finite; the message names the step, the
         loss terms and the params group. The last checkpoint written before it stays valid.
       ConfigMismatchError: resuming with an incompatible config (the message names the keys).
       CheckpointError: the latest checkpoint is damaged or of another structure.
     """
     for name, every in (("log_every", log_every), ("checkpoint_every", checkpoint_every), ("num_steps", num_steps)):
+        if every < 1:
+            raise ValueError(f"{name} must be >= 1, got {every}")
         if every % steps_per_call:
             raise ValueError(f"{name}={every} must be a multiple of steps_per_call={steps_per_call}")
-    devices = list(devices) if devices is not None else jax.local_devices()
-    n_devices = len(devices) if mode in ("pmap", "shard") else 1
+    if mode == "jit" and jax.process_count() > 1:
+        raise ValueError(
+            f"mode 'jit' trains on one device, but this run has {jax.process_count()} processes; "
+            "use 'shard' or 'pmap'"
+        )
+    devices = list(devices) if devices is not None else jax.devices()
+    mesh = data_mesh(devices) if mode == "shard" else None
+    n_local = sum(d.process_index == jax.process_index() for d in devices)
+    # Devices over all processes: the checkpoint layout's device axis (pmap) and the resume check.
+    n_devices = 1 if mode == "jit" else len(devices)
     init_key, step_key = jax.random.split(key)
     state = create_train_state(
         model, optimizer, init_key, init_batch if init_batch is not None else data(0), ema_decay=ema_decay
@@ -198,19 +256,23 @@ def fit(
                 "(these change shapes or the objective); use a new workdir or the original values"
             )
         state, _ = checkpointer.restore(state)
-    state = _to_devices(state, mode, n_devices)
+    state = _to_devices(state, mode, devices, mesh)
+    if mode == "shard":
+        step_key = to_global(step_key, mesh)
 
     step_fn = make_train_step(
         model, optimizer, ema_decay=ema_decay, axis_name=PMAP_AXIS if mode == "pmap" else None
     )
     compiled = compile_step(
-        step_fn, mode, steps_per_call=steps_per_call, devices=devices[:n_devices], compiler_options=compiler_options
+        step_fn, mode, steps_per_call=steps_per_call, devices=devices if mode != "jit" else None,
+        compiler_options=compiler_options,
     )
     step = int(np.asarray(jax.device_get(state.step)).reshape(-1)[0])
-    writer = MetricWriter(workdir)
+    lead = jax.process_index() == 0  # the one process that logs
+    writer = MetricWriter(workdir if lead else None)
     from tqdm.auto import tqdm  # progress bars only when training, not at import
 
-    bar = tqdm(total=num_steps, initial=step, disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=num_steps, initial=step, disable=not (progress and lead), dynamic_ncols=True)
     window_start, window_steps = time.perf_counter(), 0
     # Metrics stay on the device until a log or checkpoint boundary, so steps are dispatched without
     # a host round trip each; the boundary then checks every step of the window in order, names the
@@ -221,7 +283,7 @@ def fit(
     serialize = n_devices > 1 and devices[0].platform == "cpu"
     try:
         while step < num_steps:
-            batch = _gather(data, step, steps_per_call, mode, n_devices)
+            batch = _gather(data, step, steps_per_call, mode, n_local, mesh)
             state, metrics = compiled(state, batch, step_key)
             if serialize:
                 jax.block_until_ready(state.step)

@@ -2,8 +2,12 @@
 
 The step body never knows how it is compiled (DESIGN.md, "Train step"); this module is the only
 place that does. ``jax.pmap`` is in maintenance mode, so the sharded-``jit`` mode (a ``Mesh`` over
-the local devices, the batch sharded on its leading axis, the state replicated) is offered from the
-same body and is the recommended data-parallel mode on new JAX.
+every process's devices, the batch sharded on its leading axis, the state replicated) is offered
+from the same body and is the recommended data-parallel mode on new JAX.
+
+Several processes (``jax.distributed.initialize`` first): each process holds its contiguous slice of
+every global batch, and :func:`to_global` turns it into one global array on the mesh; under pmap
+each process maps over its own devices and ``lax.pmean`` spans all of them.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from genjax.training.step import StepFn
 from genjax.training.train_state import TrainState
 
-__all__ = ["compile_step", "replicate", "unreplicate", "Mode", "DATA_AXIS"]
+__all__ = ["compile_step", "data_mesh", "to_global", "replicate", "unreplicate", "Mode", "DATA_AXIS"]
 
 Mode = Literal["jit", "pmap", "shard"]
 DATA_AXIS = "data"
@@ -32,6 +36,38 @@ def _scan_steps(step: StepFn) -> StepFn:
 
     many.axis_name = step.axis_name
     return many
+
+
+def data_mesh(devices: Optional[Sequence[jax.Device]] = None) -> Mesh:
+    """The one-axis data-parallel mesh (axis :data:`DATA_AXIS`) over ``devices``.
+
+    Args:
+      devices: the mesh's devices; defaults to ``jax.devices()``, every process's devices in
+        process order, so that process ``p``'s slice of a global batch lands on its own devices.
+    """
+    return Mesh(np.asarray(devices if devices is not None else jax.devices()), (DATA_AXIS,))
+
+
+def to_global(tree: Any, mesh: Mesh, batch_axis: Optional[int] = None) -> Any:
+    """Turns this process's host arrays into global ``jax.Array``s on ``mesh``.
+
+    Every process must call it with the same tree structure (it is collective in effect: the
+    arrays it returns span all processes' devices).
+
+    Args:
+      tree: a pytree of arrays.
+      mesh: from :func:`data_mesh`.
+      batch_axis: ``None``: every process passes the whole value and the result is replicated
+        (a train state). An axis: every process passes its contiguous slice ``[B / P, ...]`` of the
+        global ``[B, ...]`` along that axis, which is sharded over the mesh (a batch; axis 1 for a
+        ``[steps, B, ...]`` stack). The slice must divide among this process's devices.
+
+    Returns:
+      The tree of global arrays (``[B, ...]`` along ``batch_axis``).
+    """
+    spec = PartitionSpec() if batch_axis is None else PartitionSpec(*([None] * batch_axis), DATA_AXIS)
+    sharding = NamedSharding(mesh, spec)
+    return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), tree)
 
 
 def compile_step(
@@ -49,9 +85,10 @@ def compile_step(
       * ``'jit'``: state as is, batch ``[B, ...]``.
       * ``'pmap'``: the step must be built with ``axis_name``; state replicated with a leading device
         axis (:func:`replicate`), batch ``[devices, B / devices, ...]`` (``genjax.data.batching.shard``).
-      * ``'shard'``: the step must be built without ``axis_name``; state as is (it is replicated on
-        the mesh), global batch ``[B, ...]`` with ``B`` divisible by the number of devices. The result
-        equals ``'jit'`` on the same global batch up to float reduction order.
+      * ``'shard'``: the step must be built without ``axis_name``; state replicated and batch
+        ``[B, ...]`` sharded on the mesh of ``devices`` (:func:`to_global`; one process may also
+        pass host arrays), ``B`` divisible by the number of devices. The result equals ``'jit'`` on
+        the same global batch up to float reduction order.
 
     With ``steps_per_call = S > 1`` every batch array gains a leading ``[S]`` axis (after the device
     axis under pmap) and the metrics come back stacked ``[S]``.
@@ -60,7 +97,8 @@ def compile_step(
       step: the step body.
       mode: ``'jit' | 'pmap' | 'shard'``.
       steps_per_call: steps scanned inside one compiled call.
-      devices: devices for pmap/shard; defaults to all local devices.
+      devices: the devices of pmap / shard (default: every process's). With several processes a
+        pmap over one process's devices would reduce within that process only.
       donate: donate the input state's buffers (the caller must not reuse the state passed in).
       compiler_options: XLA options for this step alone (``jax.jit``'s ``compiler_options``), e.g.
         ``{'xla_cpu_experimental_ynn_fusion_type': ''}``, which on CPU runs convolutions through
@@ -94,7 +132,7 @@ def compile_step(
     if mode == "shard":
         if axis_name is not None:
             raise ValueError(f"mode 'shard' needs a step built with axis_name=None, got {axis_name!r}")
-        mesh = Mesh(np.asarray(devices if devices is not None else jax.local_devices()), (DATA_AXIS,))
+        mesh = data_mesh(devices)
         replicated = NamedSharding(mesh, PartitionSpec())
         batch_axis = (None, DATA_AXIS) if steps_per_call > 1 else (DATA_AXIS,)
         sharded = NamedSharding(mesh, PartitionSpec(*batch_axis))
