@@ -11,6 +11,7 @@ from genjax.data import digits, tfds
 __all__ = ["load", "DATASETS", "num_levels"]
 
 DATASETS = ("digits",) + tfds.TFDS_SETS
+"""The names ``load`` accepts: digits and every tfds set."""
 
 
 def num_levels(name: str) -> int:

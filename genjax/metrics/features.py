@@ -50,8 +50,8 @@ def save_classifier(
     dataset: str,
     image_shape: tuple[int, int, int],
 ) -> None:
-    """Writes :class:`ImageClassifier` params with orbax and ``meta.json`` (classes, test accuracy,
-    dataset, input shape) under ``path``."""
+    """Writes :class:`~genjax.nn.classifier.ImageClassifier` params with orbax and ``meta.json``
+    (classes, test accuracy, dataset, input shape) under ``path``."""
     import orbax.checkpoint as ocp
 
     path = os.path.abspath(path)
