@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WORKDIR ?= runs/demo
 
-.PHONY: demo demo-fashion test test-slow lint bench clean
+.PHONY: demo demo-fashion test test-slow lint bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 $(VENV)/.bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $(VENV)/.bench
+
+$(VENV)/.docs: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,docs]'
+	touch $(VENV)/.docs
 
 demo: $(STAMP)
 	$(BIN)/python -m experiments.compare --workdir $(WORKDIR) --budget quick
@@ -38,6 +42,11 @@ lint: $(STAMP)
 
 bench: $(VENV)/.bench
 	$(BIN)/python -m experiments.benchmarks.all
+
+# -E rereads every page so that every warning is reported on every build (-W makes each an error);
+# the notebooks' outputs come from the execution cache in docs/_build/.jupyter_cache.
+docs: $(VENV)/.docs
+	$(BIN)/python -m sphinx -E -W --keep-going -n -q -b html docs docs/_build/html
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -55,6 +55,6 @@ def save_gallery(rows: Sequence[tuple[str, np.ndarray]], path: str, ncol: int = 
         fig.suptitle(title)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, bbox_inches="tight")  # long row labels stay inside the image
     plt.close(fig)
     return path

@@ -12,6 +12,7 @@ import jax
 __all__ = ["Array", "PRNGKey", "Params", "State", "Variables", "Batch", "Metrics", "Loss"]
 
 Array = jax.Array
+"""Any JAX array."""
 PRNGKey = jax.Array
 """A typed or raw ``jax.random`` key."""
 Params = Any

@@ -13,9 +13,13 @@ __all__ = ["load_digits", "NUM_LEVELS", "IMAGE_SHAPE", "NUM_CLASSES", "SPLITS", 
 NUM_LEVELS = 17
 """Pixel values are integers 0..16."""
 IMAGE_SHAPE = (8, 8, 1)
+"""One image: 8x8 pixels, one channel."""
 NUM_CLASSES = 10
+"""Labels are the digits 0..9."""
 SPLITS = ("train", "test", "all")
+"""The split names ``load_digits`` accepts."""
 NUM_TRAIN = 1437
+"""Images in ``'train'``; the other 360 of the 1,797 are ``'test'``."""
 _SPLIT_SEED = 0
 
 

@@ -18,6 +18,7 @@ from genjax.data import digits, idx, tfds
 __all__ = ["load", "DATASETS", "IDX_SETS", "num_levels", "idx_directory"]
 
 DATASETS = ("digits",) + tfds.TFDS_SETS
+"""The names ``load`` accepts: digits and every tfds set."""
 
 IDX_SETS = {
     "fashion_mnist": ("/usr/share/datasets/fashion-mnist",),

@@ -13,6 +13,7 @@ from genjax.typing import Array, PRNGKey
 __all__ = ["sample_toy", "TOY_NAMES", "EIGHT_GAUSSIANS_CENTERS", "EIGHT_GAUSSIANS_STD"]
 
 TOY_NAMES = ("two_moons", "eight_gaussians", "checkerboard", "swiss_roll")
+"""The 2-D distributions ``sample_toy`` draws from."""
 EIGHT_GAUSSIANS_RADIUS = 2.0
 EIGHT_GAUSSIANS_STD = 0.05
 """Each mode's standard deviation (the mode-coverage metric counts samples within 3 std)."""

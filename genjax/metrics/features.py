@@ -61,8 +61,9 @@ def save_classifier(
     image_shape: tuple[int, int, int],
     architecture: dict | None = None,
 ) -> None:
-    """Writes :class:`ImageClassifier` params with orbax and ``meta.json`` (classes, test accuracy,
-    dataset, input shape, and the network's other fields in ``architecture``) under ``path``."""
+    """Writes :class:`~genjax.nn.classifier.ImageClassifier` params with orbax and ``meta.json``
+    (classes, test accuracy, dataset, input shape, and the network's other fields in
+    ``architecture``) under ``path``."""
     import orbax.checkpoint as ocp
 
     path = os.path.abspath(path)

@@ -19,10 +19,12 @@ __all__ = ["ModeCoverage", "ClassHistogram", "mode_coverage", "class_histogram_s
 
 
 class ModeCoverage(NamedTuple):
-    """Attributes:
-    modes_covered: the number of modes holding at least ``min_share`` of the samples.
-    high_quality_share: the share of samples within 3 std of their nearest centre, in [0, 1].
-    counts: int64 [K], samples within 3 std of each centre (each sample to its nearest centre).
+    """How many modes of a known mixture the samples reach.
+
+    Attributes:
+      modes_covered: the number of modes holding at least ``min_share`` of the samples.
+      high_quality_share: the share of samples within 3 std of their nearest centre, in [0, 1].
+      counts: int64 [K], samples within 3 std of each centre (each sample to its nearest centre).
     """
 
     modes_covered: int
@@ -31,10 +33,12 @@ class ModeCoverage(NamedTuple):
 
 
 class ClassHistogram(NamedTuple):
-    """Attributes:
-    shares: float64 [K], the share of samples whose most probable class is k (sums to 1).
-    entropy: of ``shares`` in nats; ``log K`` when balanced, 0 when collapsed on one class.
-    classes_covered: classes holding at least ``min_share`` of the samples.
+    """The spread of samples over classes, by a classifier's most probable class.
+
+    Attributes:
+      shares: float64 [K], the share of samples whose most probable class is k (sums to 1).
+      entropy: of ``shares`` in nats; ``log K`` when balanced, 0 when collapsed on one class.
+      classes_covered: classes holding at least ``min_share`` of the samples.
     """
 
     shares: np.ndarray

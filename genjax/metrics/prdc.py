@@ -41,6 +41,8 @@ def knn_radii(x: np.ndarray, k: int, chunk: int = 1024) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class PRDC:
+    """What :func:`prdc` returns: precision, recall, coverage in [0, 1], density >= 0, and ``k``."""
+
     precision: float
     recall: float
     density: float

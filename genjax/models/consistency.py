@@ -53,23 +53,25 @@ __all__ = ["ConsistencyConfig", "make_consistency", "consistency_fn", "boundary_
 
 @dataclasses.dataclass(frozen=True)
 class ConsistencyConfig:
-    """Attributes:
-    objective: ``'cd'``, ``'ct'`` or ``'ict'``.
-    data_shape: one example's shape.
-    network, base_channels, channel_mults, num_res_blocks, attention_resolutions, mlp_hidden, mlp_depth:
-      the F network (shared UNet or MLP denoiser).
-    sigma_min, sigma_max, sigma_data, rho: the EDM noise range and the Karras grid.
-    num_scales: N for 'cd' (fixed); s0 for 'ct' / 'ict' (start of the curriculum).
-    max_scales: s1 of the curriculum ('ct', 'ict').
-    total_steps: K, the training steps the curriculum is laid out over ('ct', 'ict').
-    mu0: the EMA rate of the target at the start ('ct'; 'cd' uses it throughout).
-    distance: ``'l2'`` or ``'pseudo_huber'`` ('ict' always pseudo-Huber).
-    p_mean, p_std: log-normal sigma index sampling ('ict').
-    teacher_fn: ``(teacher_params, x, sigma, label or None) -> D(x; sigma)`` ('cd').
-    num_classes: > 0 for class-conditional models (label ``num_classes`` is the null label).
-    label_dropout: probability of training on the null label (classifier-free guidance).
-    guidance_scale: the guidance weight of ``Model.sample`` (0 unconditional, 1 conditional).
-    sample_sigmas: the sigmas of ``Model.sample``, first = sigma_max (one step: ``(sigma_max,)``).
+    """Hyperparameters of a consistency model.
+
+    Attributes:
+      objective: ``'cd'``, ``'ct'`` or ``'ict'``.
+      data_shape: one example's shape.
+      network, base_channels, channel_mults, num_res_blocks, attention_resolutions, mlp_hidden, mlp_depth:
+        the F network (shared UNet or MLP denoiser).
+      sigma_min, sigma_max, sigma_data, rho: the EDM noise range and the Karras grid.
+      num_scales: N for 'cd' (fixed); s0 for 'ct' / 'ict' (start of the curriculum).
+      max_scales: s1 of the curriculum ('ct', 'ict').
+      total_steps: K, the training steps the curriculum is laid out over ('ct', 'ict').
+      mu0: the EMA rate of the target at the start ('ct'; 'cd' uses it throughout).
+      distance: ``'l2'`` or ``'pseudo_huber'`` ('ict' always pseudo-Huber).
+      p_mean, p_std: log-normal sigma index sampling ('ict').
+      teacher_fn: ``(teacher_params, x, sigma, label or None) -> D(x; sigma)`` ('cd').
+      num_classes: > 0 for class-conditional models (label ``num_classes`` is the null label).
+      label_dropout: probability of training on the null label (classifier-free guidance).
+      guidance_scale: the guidance weight of ``Model.sample`` (0 unconditional, 1 conditional).
+      sample_sigmas: the sigmas of ``Model.sample``, first = sigma_max (one step: ``(sigma_max,)``).
     """
 
     objective: str = "cd"
@@ -197,7 +199,9 @@ def _matching_params(params: Params, given: Params) -> Params:
     if diff:
         raise ValueError(f"init_params do not match the consistency network: {len(diff)} leaves differ, e.g. "
                          + ", ".join(f"{k}: network {want.get(k)} vs given {got.get(k)}" for k in diff[:3]))
-    return jax.tree.map(jnp.asarray, given)
+    # Copies: the train step donates params, which must not share buffers with a teacher given the
+    # same arrays (distillation from the teacher's own weights).
+    return jax.tree.map(jnp.array, given)
 
 
 def make_consistency(config: ConsistencyConfig, teacher_params: Any = None, init_params: Any = None) -> Model:

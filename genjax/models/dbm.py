@@ -21,8 +21,7 @@ doubled inputs (bottom), doubled hidden units (top) or both (middle): :func:`mak
 :func:`propagate_up`, :func:`from_pretrained`.
 
 Likelihood: ``log p(v) >= ELBO(v) = -E(v, mu) + H(q) - log Z`` with ``log Z`` estimated by AIS over
-  the
-odd layers, the even layers (including ``v``) summed out analytically (:func:`ais_log_z`).
+the odd layers, the even layers (including ``v``) summed out analytically (:func:`ais_log_z`).
 """
 
 from __future__ import annotations
@@ -327,11 +326,12 @@ def make_dbm(config: DBMConfig) -> Model:
       marginals (AIS base), 'chains': (v [C, D], h_1 [C, n_1], ..)}`` started from that marginal.
     * ``loss``: the surrogate of the module docstring; metrics ``mf_iters``, ``mf_residual``,
       ``recon_error`` (``||v - sigmoid(b_0 + mu_1 W_0^T)||^2``) and ``elbo_unnormalized``.
-    * ``sample``: ``sample_steps`` sweeps from the data marginal; binary images ``[n,
-    *image_shape]``.
-    * ``log_prob``: ``ELBO(v) - log Z_AIS`` (:data:`Likelihood.LOWER_BOUND`): a lower bound on
-      ``log p(v)`` up to the AIS error in ``log Z`` (AIS tends to underestimate ``log Z``, which can
-      push the reported value above the true bound; use enough intermediate distributions).
+    * ``sample``: ``sample_steps`` sweeps from the data marginal; binary images
+      ``[n, *image_shape]``.
+    * ``log_prob``: ``ELBO(v) - log Z_AIS`` (:data:`~genjax.base.Likelihood.LOWER_BOUND`): a lower
+      bound on ``log p(v)`` up to the AIS error in ``log Z`` (AIS tends to underestimate ``log Z``,
+      which can push the reported value above the true bound; use enough intermediate
+      distributions).
     """
     sizes = config.sizes
     mf = dict(max_iters=config.mf_max_iters, tol=config.mf_tol, damping=config.mf_damping)
@@ -430,7 +430,7 @@ def make_pretraining_rbm(config: DBMConfig, layer: int, cd_steps: int = 1) -> Mo
 
     Its visible units are ``x_layer`` (``batch['image']`` for layer 0, else ``batch['x']: [B,
     n_layer]`` from :func:`propagate_up`), its hidden units ``x_{layer+1}``; the visible and/or
-    hidden units are doubled with tied weights (:func:`_multiplicities`), so ``p(h | x) =
+    hidden units are doubled with tied weights (``_multiplicities``), so ``p(h | x) =
     sigmoid(m_v x W + b_h)`` and ``p(x | h) = sigmoid(m_h h W^T + b_v)``. Params ``{'W', 'b_v',
     'b_h'}``; train with ``genjax.training`` and assemble with :func:`from_pretrained`.
 

@@ -43,22 +43,25 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class DiffusionConfig:
-    """Attributes:
-    kind: ``'vp'`` (DDPM / DDIM) or ``'edm'``.
-    data_shape: one example's shape, ``(H, W, C)`` for images or ``(D,)`` for vectors.
-    network: ``'unet'`` or ``'mlp'``; widths below.
-    base_channels, channel_mults, num_res_blocks, attention_resolutions, dropout: UNet settings.
-    mlp_hidden, mlp_depth: MLP denoiser settings.
-    num_classes: > 0 for class-conditional models (label ``num_classes`` is the null label).
-    label_dropout: probability of training on the null label (classifier-free guidance).
-    num_timesteps, schedule, prediction: VP: T, ``'linear' | 'cosine'``, ``'eps' | 'v'``.
-    vb_weight: VP: weight of the variational-bound term ``T L_t`` added to the simple loss (0: the
-      simple loss alone; the bound is reported as the metric ``nelbo_per_dim`` either way).
-    sigma_data, sigma_min, sigma_max, p_mean, p_std, rho: EDM (and the sigma grid of samplers).
-    sample_steps: DDIM steps (VP) or Heun steps (EDM; ``2 N - 1`` evaluations) of ``Model.sample``.
-    guidance_scale: classifier-free guidance weight of ``Model.sample`` (conditional models).
-    likelihood_steps: Heun steps of the probability-flow ODE in ``log_prob``.
-    levels: grey levels of the discrete data (dequantization and bits/dim); 0 for continuous data.
+    """Hyperparameters of a diffusion model (VP or EDM).
+
+    Attributes:
+      kind: ``'vp'`` (DDPM / DDIM) or ``'edm'``.
+      data_shape: one example's shape, ``(H, W, C)`` for images or ``(D,)`` for vectors.
+      network: ``'unet'`` or ``'mlp'``; widths below.
+      base_channels, channel_mults, num_res_blocks, attention_resolutions, dropout: UNet settings.
+      mlp_hidden, mlp_depth: MLP denoiser settings.
+      num_classes: > 0 for class-conditional models (label ``num_classes`` is the null label).
+      label_dropout: probability of training on the null label (classifier-free guidance).
+      num_timesteps, schedule, prediction: VP: T, ``'linear' | 'cosine'``, ``'eps' | 'v'``.
+      vb_weight: VP: weight of the variational-bound term ``T L_t`` added to the simple loss (0: the
+        simple loss alone; the bound is reported as the metric ``nelbo_per_dim`` either way).
+      sigma_data, sigma_min, sigma_max, p_mean, p_std, rho: EDM (and the sigma grid of samplers).
+      sample_steps: DDIM steps (VP) or Heun steps (EDM; ``2 N - 1`` evaluations) of
+        ``Model.sample``.
+      guidance_scale: classifier-free guidance weight of ``Model.sample`` (conditional models).
+      likelihood_steps: Heun steps of the probability-flow ODE in ``log_prob``.
+      levels: grey levels of the discrete data (dequantization and bits/dim); 0 for continuous data.
     """
 
     kind: str = "edm"
@@ -281,8 +284,8 @@ def make_diffusion(config: DiffusionConfig) -> Model:
     * ``sample``: DDIM (VP, eta 0, ``sample_steps``, x0 clipped to [-1, 1] for image data) or Heun (EDM, ``sample_steps``) from the prior;
       class-conditional models sample labels ``i mod num_classes``.
     * ``log_prob``: the probability-flow ODE likelihood of the uniformly dequantized data with
-      Hutchinson's trace (:data:`Likelihood.ESTIMATE`, an unbiased estimate of the divergence
-      integral), in nats of the discrete data (``-D log(bin width)`` added).
+      Hutchinson's trace (:data:`~genjax.base.Likelihood.ESTIMATE`, an unbiased estimate of the
+      divergence integral), in nats of the discrete data (``-D log(bin width)`` added).
     """
     net = make_network(config)
     schedule = (

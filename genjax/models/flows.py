@@ -1,7 +1,7 @@
 """Normalizing flows: NICE, RealNVP and MLP-coupling flows for 2-D toys, with exact likelihoods.
 
 A flow is a bijector ``f`` (``genjax.bijectors``) from data to a latent ``z`` with a factorised
-prior ``p_Z``; by the change of variables
+prior ``p_Z``; by the change of variables::
 
     log p(u) = log p_Z(f(u)) + log |det df/du|.
 

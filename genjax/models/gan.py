@@ -76,7 +76,9 @@ __all__ = [
 ]
 
 LOSSES = ("nonsaturating", "hinge", "wasserstein")
+"""The adversarial objectives ``GANConfig.loss`` accepts."""
 ARCHITECTURES = ("dcgan", "mlp")
+"""The generator/discriminator pairs ``GANConfig.architecture`` accepts."""
 _MUTABLE = ["batch_stats"]
 
 

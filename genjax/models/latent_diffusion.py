@@ -38,13 +38,15 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class LatentDiffusionConfig:
-    """Attributes:
-    data_shape: ``(H, W, C)`` of the images.
-    channels: encoder widths, one halving of H and W per entry (the decoder mirrors them).
-    latent_channels: channels of the latent grid.
-    kl_weight: weight of the KL term of the autoencoder loss (small: a nearly deterministic code).
-    diffusion: the latent diffusion model; its ``data_shape`` and ``levels`` are set from the
-      latent grid (continuous), its ``sigma_data`` should stay 1 for unit-variance latents (EDM).
+    """Hyperparameters of latent diffusion: an autoencoder and a diffusion model of its latents.
+
+    Attributes:
+      data_shape: ``(H, W, C)`` of the images.
+      channels: encoder widths, one halving of H and W per entry (the decoder mirrors them).
+      latent_channels: channels of the latent grid.
+      kl_weight: weight of the KL term of the autoencoder loss (small: a nearly deterministic code).
+      diffusion: the latent diffusion model; its ``data_shape`` and ``levels`` are set from the
+        latent grid (continuous), its ``sigma_data`` should stay 1 for unit-variance latents (EDM).
     """
 
     data_shape: tuple[int, int, int] = (8, 8, 1)
@@ -80,7 +82,7 @@ def _decoder(config: LatentDiffusionConfig) -> ConvDecoder:
 
 
 def encode(config: LatentDiffusionConfig, params: Params, x: Array) -> tuple[Array, Array]:
-    """``q(z | x)``: ``(mean, log_var)``, each float32 [B, *latent_shape]."""
+    """``q(z | x)``: ``(mean, log_var)``, each float32 ``[B, *latent_shape]``."""
     return _encoder(config).apply({"params": params["encoder"]}, x)
 
 

@@ -56,21 +56,23 @@ _MIN_LOG_SCALE = (
 
 @dataclasses.dataclass(frozen=True)
 class PixelCNNConfig:
-    """Attributes:
-    variant: ``'pixelcnn'`` (a 7x7 mask-A convolution, then residual blocks with 3x3 mask-B
-      convolutions; has the blind spot) or ``'gated'`` (vertical and horizontal stacks with gated
-      activations; no blind spot).
-    data_shape: ``(H, W, C)``.
-    levels: discrete values per channel (2 binary, 17 digits, 256 8-bit).
-    output: ``'softmax'`` (``levels`` logits per value) or ``'logistic_mixture'`` (PixelCNN++:
-      ``num_mixtures`` discretized logistics per value; colours are ordered by the masks, so each
-      channel has its own mixture conditioned on the earlier channels instead of PixelCNN++'s linear
-      channel coefficients).
-    num_mixtures: components of the logistic mixture.
-    features: hidden channels (divisible by ``2 C``: the masks give each colour a group).
-    num_layers: residual blocks or gated layers after the first layer.
-    num_classes: > 0 for a model conditioned on a class label (batch ``'label'``).
-    label_features: size of the label embedding.
+    """Hyperparameters of a PixelCNN.
+
+    Attributes:
+      variant: ``'pixelcnn'`` (a 7x7 mask-A convolution, then residual blocks with 3x3 mask-B
+        convolutions; has the blind spot) or ``'gated'`` (vertical and horizontal stacks with gated
+        activations; no blind spot).
+      data_shape: ``(H, W, C)``.
+      levels: discrete values per channel (2 binary, 17 digits, 256 8-bit).
+      output: ``'softmax'`` (``levels`` logits per value) or ``'logistic_mixture'`` (PixelCNN++:
+        ``num_mixtures`` discretized logistics per value; colours are ordered by the masks, so each
+        channel has its own mixture conditioned on the earlier channels instead of PixelCNN++'s
+        linear channel coefficients).
+      num_mixtures: components of the logistic mixture.
+      features: hidden channels (divisible by ``2 C``: the masks give each colour a group).
+      num_layers: residual blocks or gated layers after the first layer.
+      num_classes: > 0 for a model conditioned on a class label (batch ``'label'``).
+      label_features: size of the label embedding.
     """
 
     variant: str = "gated"
@@ -241,9 +243,9 @@ def make_pixelcnn(config: PixelCNNConfig) -> Model:
     """Builds the :class:`~genjax.base.Model`.
 
     ``loss`` is the mean NLL in nats per image (metrics: ``nll_nats``, ``bits_per_dim``);
-    ``log_prob`` is exact (:data:`Likelihood.EXACT`, nats, float32 [B]); ``sample`` draws pixel
-    by pixel inside one ``lax.fori_loop`` (labels ``i mod num_classes`` for a conditional model; see
-    :func:`sample_conditional` and :func:`complete`).
+    ``log_prob`` is exact (:data:`~genjax.base.Likelihood.EXACT`, nats, float32 [B]); ``sample``
+    draws pixel by pixel inside one ``lax.fori_loop`` (labels ``i mod num_classes`` for a
+    conditional model; see :func:`sample_conditional` and :func:`complete`).
     """
     net = PixelCNN(config)
     dims = math.prod(config.data_shape)

@@ -344,8 +344,8 @@ def make_rbm(config: RBMConfig) -> Model:
       (none when ``train_metrics`` is off).
     * ``sample``: ``sample_steps`` sweeps from the data marginal; binary samples (Bernoulli) or the
       final ``E[v | h]`` (Gaussian), shaped ``[n, *image_shape]``.
-    * ``log_prob``: ``-F(v) - log Z_AIS`` (:data:`Likelihood.ESTIMATE`); the spread of ``log Z`` is
-      returned by :func:`ais_log_z`.
+    * ``log_prob``: ``-F(v) - log Z_AIS`` (:data:`~genjax.base.Likelihood.ESTIMATE`); the spread of
+      ``log Z`` is returned by :func:`ais_log_z`.
     """
     visible = config.visible
 

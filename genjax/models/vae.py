@@ -57,7 +57,9 @@ __all__ = [
 ]
 
 LIKELIHOODS = ("bernoulli", "gaussian", "logistic")
+"""The decoder likelihoods ``VAEConfig.likelihood`` accepts."""
 ARCHITECTURES = ("mlp", "conv")
+"""The encoder/decoder pairs ``VAEConfig.architecture`` accepts."""
 _MIN_LOG_SCALE = -7.0  # the logistic's scale floor of PixelCNN++: keeps bins from collapsing to NaN
 
 
@@ -162,7 +164,7 @@ def encode(
     Args:
       config: the model's config.
       params: ``{'encoder', 'decoder'}``.
-      x: float32 [B, *data_shape].
+      x: float32 ``[B, *data_shape]``.
       label: int32 [B] for a conditional VAE, else ``None``.
     """
     encoder, _ = _networks(config)
@@ -192,7 +194,7 @@ def _location_and_scale(config: VAEConfig, out: Array) -> tuple[Array, Optional[
 
 def log_likelihood(config: VAEConfig, out: Array, x: Array) -> Array:
     """``log p(x | z)`` in nats, float32 [B], from the decoder output ``out`` of
-    :func:`decode_params` and ``x`` [B, *data_shape] ({0, 1} or the [-1, 1] grid)."""
+    :func:`decode_params` and ``x [B, *data_shape]`` ({0, 1} or the [-1, 1] grid)."""
     loc, scale = _location_and_scale(config, out)
     if config.likelihood == "bernoulli":
         return bernoulli_log_prob(loc, x)
@@ -232,7 +234,7 @@ def iwae_bound(
     Args:
       config, params: the model.
       key: PRNG key of the K draws.
-      x: float32 [B, *data_shape].
+      x: float32 ``[B, *data_shape]``.
       num_samples: K.
       chunk: draws decoded at once (one batch of ``chunk * B``); must divide K.
       label: int32 [B] for a conditional VAE.
@@ -274,7 +276,7 @@ def kl_weight(config: VAEConfig, step: Array) -> Array:
 def reconstruct(
     config: VAEConfig, params: Params, x: Array, label: Optional[Array] = None
 ) -> Array:
-    """The decoder's mean at the posterior mean, shaped like ``x`` [B, *data_shape]: probabilities
+    """The decoder's mean at the posterior mean, shaped like ``x [B, *data_shape]``: probabilities
     in [0, 1] (Bernoulli) or locations clipped to [-1, 1]."""
     mean, _ = encode(config, params, x, label)
     return _mean_observation(config, decode_params(config, params, mean, label))

@@ -49,6 +49,7 @@ MISSING_WEIGHTS_HELP = (
     "and convert it once with `python -m experiments.convert_inception --pt "
     "pt_inception-2015-12-05-6726825d.pth --out {path}`."
 )
+"""The help of the error raised when the weights file is missing (``{path}``: where it was)."""
 
 
 def _pair(v: int | tuple[int, int]) -> tuple[int, int]:

@@ -18,6 +18,7 @@ from genjax.typing import Array, PRNGKey
 __all__ = ["run", "StepFn"]
 
 StepFn = Callable[[PRNGKey, Any, Array], tuple[Any, Any]]
+"""``(key, state, i) -> (state, info)``: one transition, as ``run`` calls it."""
 
 
 def run(

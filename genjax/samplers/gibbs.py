@@ -213,7 +213,7 @@ def run_chains(
 
 
 def noise_init(key: PRNGKey, num_chains: int, shape: Sequence[int], p: float = 0.5) -> Array:
-    """Initial binary states drawn independently with ``p(x = 1) = p``: float32 [C, *shape] in
+    """Initial binary states drawn independently with ``p(x = 1) = p``: float32 ``[C, *shape]`` in
     {0, 1}."""
     return jax.random.bernoulli(key, p, (num_chains, *shape)).astype(jnp.float32)
 

@@ -95,6 +95,8 @@ def karras_sigmas(
 
 
 class EDMScalings(NamedTuple):
+    """The coefficients of :func:`edm_scalings`, each shaped like its ``sigma``."""
+
     c_skip: Array
     c_out: Array
     c_in: Array

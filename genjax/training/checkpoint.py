@@ -1,4 +1,5 @@
-"""Orbax checkpoints of a :class:`TrainState` plus the run's config, restored exactly or not at all.
+"""Orbax checkpoints of a :class:`~genjax.training.train_state.TrainState` plus the run's config,
+restored exactly or not at all.
 
 Orbax writes each step to a temporary directory and renames it when complete, so a crash mid-save
 leaves no directory that looks finished. In a run of several processes every process constructs the

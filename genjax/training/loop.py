@@ -29,6 +29,7 @@ from genjax.typing import Batch, Metrics, PRNGKey
 __all__ = ["fit", "NonFiniteError", "PMAP_AXIS"]
 
 PMAP_AXIS = "batch"
+"""The axis name ``fit`` gives the step's collectives in ``'pmap'`` mode."""
 
 
 class NonFiniteError(FloatingPointError):

@@ -25,7 +25,9 @@ from genjax.training.train_state import TrainState
 __all__ = ["compile_step", "data_mesh", "to_global", "replicate", "unreplicate", "Mode", "DATA_AXIS"]
 
 Mode = Literal["jit", "pmap", "shard"]
+"""How ``compile_step`` compiles a step: one device, ``pmap`` or sharded ``jit``."""
 DATA_AXIS = "data"
+"""The mesh axis the batch is sharded on in ``'shard'`` mode."""
 
 
 def _scan_steps(step: StepFn) -> StepFn:
@@ -79,7 +81,7 @@ def compile_step(
     donate: bool = True,
     compiler_options: Optional[Mapping[str, Any]] = None,
 ):
-    """Compiles a step from :func:`genjax.training.make_train_step` once.
+    """Compiles a step from :func:`~genjax.training.step.make_train_step` once.
 
     Modes and the layouts they expect:
       * ``'jit'``: state as is, batch ``[B, ...]``.

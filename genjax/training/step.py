@@ -15,8 +15,11 @@ from genjax.typing import Batch, Metrics, PRNGKey
 __all__ = ["make_train_step", "StepFn", "LOSS_KEY", "GRAD_NORM_KEY"]
 
 StepFn = Callable[[TrainState, Batch, PRNGKey], tuple[TrainState, Metrics]]
+"""``(train_state, batch, key) -> (train_state, metrics)``: one compiled or plain step."""
 LOSS_KEY = "loss"
+"""Metrics key of the total loss (``loss/<group>`` per params group)."""
 GRAD_NORM_KEY = "grad_norm"
+"""Metrics key of the global gradient norm (``grad_norm/<group>`` per group)."""
 
 
 def _top_level_norms(grads: Any, prefix: str) -> dict[str, jax.Array]:

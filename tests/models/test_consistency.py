@@ -172,3 +172,15 @@ def test_init_params_start_the_network_and_target_and_a_mismatch_names_the_leave
     wider = cm.make_consistency(_config(mlp_hidden=32), teacher_params={}).init(jax.random.PRNGKey(0), batch)["params"]
     with pytest.raises(ValueError, match=r"init_params do not match the consistency network: \d+ leaves differ, e\.g\. \[.*network \("):
         cm.make_consistency(config, teacher_params={}, init_params=wider).init(jax.random.PRNGKey(0), batch)
+
+
+def test_distillation_trains_from_the_teachers_own_arrays():
+    config = _config()
+    batch = {"x": jnp.zeros((1, 2))}
+    teacher = cm.make_consistency(config, {}).init(jax.random.PRNGKey(0), batch)["params"]
+    # The student starts from the very arrays it is distilled from, which the step must not donate.
+    model = cm.make_consistency(config, teacher_params=teacher, init_params=teacher)
+    data = lambda step: {"x": jnp.full((8, 2), 0.1 * step)}
+    state = training.fit(model, optax.adam(1e-3), data, key=jax.random.PRNGKey(1), num_steps=2,
+                         progress=False)
+    assert all(np.isfinite(np.asarray(p)).all() for p in jax.tree.leaves(state.params))
