@@ -47,11 +47,14 @@ __all__ = [
     "sample_conditional",
     "complete",
     "bits_per_dim",
+    "receptive_rows",
 ]
 
 _MIN_LOG_SCALE = (
     -7.0
 )  # PixelCNN++'s floor: keeps a bin's probability from collapsing to a point mass
+_FIRST_KERNEL = 7  # the mask-A layer (both variants)
+_KERNEL = 3  # every later masked layer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,15 +132,15 @@ class PixelCNN(nn.Module):
                 raise ValueError("a class-conditional PixelCNN needs labels")
             cond = nn.Embed(cfg.num_classes, cfg.label_features)(label)
         if cfg.variant == "pixelcnn":
-            h = MaskedConv(cfg.features, (7, 7), "A", c)(x)
+            h = MaskedConv(cfg.features, (_FIRST_KERNEL, _FIRST_KERNEL), "A", c)(x)
             if cond is not None:
                 h = h + nn.Dense(cfg.features)(cond)[:, None, None, :]
             for _ in range(cfg.num_layers):
                 h = ResidualMaskedBlock(cfg.features, c)(h)
         else:
-            v, h = GatedBlock(cfg.features, 7, "A", c)(x, x, cond)
+            v, h = GatedBlock(cfg.features, _FIRST_KERNEL, "A", c)(x, x, cond)
             for _ in range(cfg.num_layers):
-                v, h = GatedBlock(cfg.features, 3, "B", c)(v, h, cond)
+                v, h = GatedBlock(cfg.features, _KERNEL, "B", c)(v, h, cond)
         h = MaskedConv(cfg.features, (1, 1), "B", c)(jax.nn.relu(h))
         out = MaskedConv(c * cfg.params_per_value, (1, 1), "B", c)(jax.nn.relu(h))
         # Channel groups are contiguous: group g holds colour g's P outputs.
@@ -180,6 +183,34 @@ def dist_fn(config: PixelCNNConfig, params: Params, label: Optional[Array] = Non
     return lambda x: distribution_params(config, net.apply({"params": params}, x, label))
 
 
+def receptive_rows(config: PixelCNNConfig) -> int:
+    """``R``: how many rows above its own row the network's output at a pixel can see.
+
+    A ``k x k`` masked convolution reaches ``k // 2`` rows up; the 1x1 layers reach none. Plain
+    PixelCNN: the 7x7 mask-A layer, then one 3x3 layer per residual block, ``R = 3 + L``. Gated:
+    the vertical stack sees ``V_0 = 3`` rows up after the 7x7 layer and ``V_l = V_{l-1} + 1``
+    after each 3x3 layer; a layer's horizontal stack adds its vertical convolution shifted down one
+    row, so ``H_0 = 3 + 1`` and ``H_l = max(H_{l-1}, V_{l-1} + 1 + 1)``: ``R = H_L = 4 + L``. With
+    ``L = num_layers``. ``R + 1`` is the smallest exact ``window_rows`` of
+    :func:`genjax.samplers.autoregressive.sample_autoregressive`.
+    """
+    if config.variant == "pixelcnn":
+        return _FIRST_KERNEL // 2 + config.num_layers * (_KERNEL // 2)
+    return _FIRST_KERNEL // 2 + 1 + config.num_layers * (_KERNEL // 2)
+
+
+def _window_rows(config: PixelCNNConfig, window_rows: Optional[int]) -> int:
+    need = receptive_rows(config) + 1
+    if window_rows is None:
+        return need
+    if window_rows < need:
+        raise ValueError(
+            f"window_rows={window_rows} is below the {need} rows the {config.variant!r} network "
+            f"with {config.num_layers} layers sees (receptive_rows + 1): samples would not be exact"
+        )
+    return window_rows
+
+
 def bits_per_dim(log_prob: Array, num_dims: int) -> Array:
     """``-log p / (D ln 2)`` per example: bits per dimension of the discrete data."""
     return -log_prob / (num_dims * math.log(2.0))
@@ -193,15 +224,33 @@ def _check_labels(config: PixelCNNConfig, label: Optional[Array]) -> None:
 
 
 def sample_conditional(
-    config: PixelCNNConfig, params: Params, key: PRNGKey, labels: Array
+    config: PixelCNNConfig,
+    params: Params,
+    key: PRNGKey,
+    labels: Array,
+    window_rows: Optional[int] = None,
 ) -> Array:
     """One image per label, pixel by pixel: float32 [B, H, W, C] on the grid.
 
-    ``labels``: int32 [B] in ``0..num_classes-1``.
+    Args:
+      labels: int32 [B] in ``0..num_classes-1``.
+      window_rows: rows of each network evaluation: ``None`` for the smallest exact window
+        (:func:`receptive_rows` ``+ 1``); a larger one (``>= H``: the whole image) gives the same
+        samples for the same key, more slowly.
+
+    Raises:
+      ValueError: for a window below :func:`receptive_rows` ``+ 1`` or labels the model does not
+        take.
     """
     _check_labels(config, labels)
     x0 = jnp.zeros((labels.shape[0],) + tuple(config.data_shape), jnp.float32)
-    return sample_autoregressive(key, dist_fn(config, params, labels), value_sampler(config), x0)
+    return sample_autoregressive(
+        key,
+        dist_fn(config, params, labels),
+        value_sampler(config),
+        x0,
+        window_rows=_window_rows(config, window_rows),
+    )
 
 
 def complete(
@@ -211,12 +260,19 @@ def complete(
     images: Array,
     given_rows: int,
     label: Optional[Array] = None,
+    window_rows: Optional[int] = None,
 ) -> Array:
     """Image completion: keeps the top ``given_rows`` rows of ``images`` (float32 [B, H, W, C] on
-    the grid) exactly and samples the rest from ``p(rest | top rows[, label])``."""
+    the grid) exactly and samples the rest from ``p(rest | top rows[, label])``; ``window_rows`` as
+    in :func:`sample_conditional`."""
     _check_labels(config, label)
     return sample_autoregressive(
-        key, dist_fn(config, params, label), value_sampler(config), images, given_rows
+        key,
+        dist_fn(config, params, label),
+        value_sampler(config),
+        images,
+        given_rows,
+        _window_rows(config, window_rows),
     )
 
 
@@ -243,12 +299,14 @@ def make_pixelcnn(config: PixelCNNConfig) -> Model:
     """Builds the :class:`~genjax.base.Model`.
 
     ``loss`` is the mean NLL in nats per image (metrics: ``nll_nats``, ``bits_per_dim``);
-    ``log_prob`` is exact (:data:`~genjax.base.Likelihood.EXACT`, nats, float32 [B]); ``sample``
-    draws pixel by pixel inside one ``lax.fori_loop`` (labels ``i mod num_classes`` for a
-    conditional model; see :func:`sample_conditional` and :func:`complete`).
+    ``log_prob`` is exact (:data:`~genjax.base.Likelihood.EXACT`, nats, float32 [B]); ``sample`` draws pixel
+    by pixel inside one ``lax.fori_loop``, each network evaluation on the :func:`receptive_rows` ``+ 1``
+    rows ending at the current row (labels ``i mod num_classes`` for a conditional model; see
+    :func:`sample_conditional` and :func:`complete`).
     """
     net = PixelCNN(config)
     dims = math.prod(config.data_shape)
+    window = _window_rows(config, None)
 
     def labels(batch: Batch) -> Optional[Array]:
         if not config.num_classes:
@@ -280,6 +338,8 @@ def make_pixelcnn(config: PixelCNNConfig) -> Model:
                 config, params, key, jnp.arange(n, dtype=jnp.int32) % config.num_classes
             )
         x0 = jnp.zeros((n,) + tuple(config.data_shape), jnp.float32)
-        return sample_autoregressive(key, dist_fn(config, params), value_sampler(config), x0)
+        return sample_autoregressive(
+            key, dist_fn(config, params), value_sampler(config), x0, window_rows=window
+        )
 
     return Model(init, loss, sample, log_prob, Likelihood.EXACT)

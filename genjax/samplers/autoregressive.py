@@ -10,11 +10,23 @@ output at value ``t`` must depend only on values ``< t``. A per-value sampling c
 One ``lax.fori_loop`` iteration (:func:`autoregressive_step`) evaluates the network on the whole
 batch, draws one value per image and writes it in place: ``H W C`` network evaluations per image
 batch, all inside one compiled loop. The caller decides whether to ``jit``.
+
+Row windows. A convolutional network's output at row ``i`` depends only on rows ``i - R .. i``
+(``R``: its vertical receptive field), so value ``t`` can be drawn from the network evaluated on
+the ``window_rows >= R + 1`` rows starting at ``top = max(i - window_rows + 1, 0)``: the window
+ends at row ``i``, or starts at row 0 near the top of the image (its rows below ``i`` are not drawn
+yet and cannot reach row ``i``). A window at row 0 has the image's own top, hence the network's
+own padding there; a window lower down is padded differently above, but those pads reach only the
+window's top ``R`` rows, never row ``i``. So the draws are the whole-image draws (same keys, same
+outputs at row ``i``) at ``H / window_rows`` times fewer rows per evaluation. Only the model knows
+``R`` (e.g. :func:`genjax.models.pixelcnn.receptive_rows`). The network must be convolutional
+down the rows: the same function of rows ``i - R .. i`` at every ``i`` whatever the image height
+(no dense layer over rows, no row embeddings).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -55,8 +67,21 @@ def logistic_mixture_sampler(levels: int) -> ValueSampler:
     return lambda key, params: sample_discretized_logistic_mixture(key, *params, levels)
 
 
+def _window_height(window_rows: Optional[int], h: int) -> int:
+    if window_rows is None:
+        return h
+    if isinstance(window_rows, bool) or not isinstance(window_rows, int) or window_rows < 1:
+        raise ValueError(f"window_rows must be None or a positive int, got {window_rows!r}")
+    return min(window_rows, h)
+
+
 def autoregressive_step(
-    key: PRNGKey, x: Array, t: Array, dist_fn: DistFn, sample_fn: ValueSampler
+    key: PRNGKey,
+    x: Array,
+    t: Array,
+    dist_fn: DistFn,
+    sample_fn: ValueSampler,
+    window_rows: Optional[int] = None,
 ) -> Array:
     """Evaluates the network and redraws value ``t`` of every image in the batch.
 
@@ -65,14 +90,23 @@ def autoregressive_step(
       x: float32 [B, H, W, C], values ``< t`` already drawn.
       t: int32 scalar, the value's index in the ordering (``0 <= t < H W C``).
       dist_fn, sample_fn: see the module docstring.
+      window_rows: ``None`` evaluates the network on the whole image; an int evaluates it on the
+        ``min(window_rows, H)`` rows ending at the value's row (see the module docstring; exact
+        when ``window_rows >= R + 1``). Static.
 
     Returns:
       ``x`` with value ``t`` replaced.
+
+    Raises:
+      ValueError: when ``window_rows`` is not ``None`` or a positive int.
     """
-    _, _, w, c = x.shape
+    _, h, w, c = x.shape
+    rows = _window_height(window_rows, h)
     pos, ch = jnp.divmod(t, c)
     i, j = jnp.divmod(pos, w)
-    params_t = jax.tree.map(lambda p: p[:, i, j, ch], dist_fn(x))
+    top = jnp.maximum(i - (rows - 1), 0)
+    window = jax.lax.dynamic_slice_in_dim(x, top, rows, axis=1)
+    params_t = jax.tree.map(lambda p: p[:, i - top, j, ch], dist_fn(window))
     return x.at[:, i, j, ch].set(sample_fn(key, params_t).astype(x.dtype))
 
 
@@ -82,6 +116,7 @@ def sample_autoregressive(
     sample_fn: ValueSampler,
     x_init: Array,
     start_row: int = 0,
+    window_rows: Optional[int] = None,
 ) -> Array:
     """Draws every value from row ``start_row`` on, one at a time in raster order.
 
@@ -92,22 +127,29 @@ def sample_autoregressive(
       x_init: float32 [B, H, W, C]. Rows ``< start_row`` are kept exactly (image completion); the
         rest is overwritten, so its content does not matter.
       start_row: first row to draw, ``0 <= start_row <= H`` (static).
+      window_rows: ``None``: each evaluation sees the whole image. An int ``>= R + 1``, with ``R``
+        the network's vertical receptive field: each sees the ``min(window_rows, H)`` rows ending at
+        the current row, and the samples equal the whole-image ones for the same key (static; a
+        smaller window silently gives other samples, so the model must compute it).
 
     Returns:
-      float32 [B, H, W, C]: ``(H - start_row) W C`` network evaluations.
+      float32 [B, H, W, C]: ``(H - start_row) W C`` network evaluations, each on
+      ``min(window_rows, H)`` rows.
 
     Raises:
-      ValueError: when ``x_init`` is not ``[B, H, W, C]`` or ``start_row`` is out of range.
+      ValueError: when ``x_init`` is not ``[B, H, W, C]``, ``start_row`` is out of range or
+        ``window_rows`` is not ``None`` or a positive int.
     """
     if x_init.ndim != 4:
         raise ValueError(f"x_init must be [B, H, W, C], got shape {x_init.shape}")
     _, h, w, c = x_init.shape
     if not 0 <= start_row <= h:
         raise ValueError(f"start_row must lie in 0..{h}, got {start_row}")
+    _window_height(window_rows, h)
     total = h * w * c
     keys = jax.random.split(key, total)
 
     def body(t, x):
-        return autoregressive_step(keys[t], x, t, dist_fn, sample_fn)
+        return autoregressive_step(keys[t], x, t, dist_fn, sample_fn, window_rows)
 
     return jax.lax.fori_loop(start_row * w * c, total, body, x_init)

@@ -2,6 +2,7 @@
 sampling against enumeration on tiny images (softmax and logistic-mixture outputs, conditional),
 completion, the uniform model's bits/dim, and input checks."""
 
+import functools
 import itertools
 
 import jax
@@ -15,6 +16,7 @@ from genjax.base import Likelihood
 from genjax.data import digits, transforms
 from genjax.distributions import discretized_logistic_mixture_log_prob
 from genjax.models import pixelcnn
+from genjax.samplers.autoregressive import sample_autoregressive
 
 
 def _random_params(config, seed, scale=1.0):
@@ -210,6 +212,128 @@ def test_completion_keeps_the_given_rows_and_samples_the_rest_on_the_grid():
     assert np.all(
         np.min(np.abs(np.asarray(done)[..., None] - grid), -1) < 1e-5
     )  # values on the data grid
+
+
+@pytest.mark.parametrize(
+    "variant,num_layers,shape",
+    [
+        ("pixelcnn", 0, (6, 4, 1)),
+        ("pixelcnn", 2, (8, 4, 1)),
+        ("gated", 0, (7, 4, 1)),
+        ("gated", 2, (9, 4, 1)),
+        ("gated", 1, (8, 3, 3)),
+    ],
+)
+def test_receptive_rows_is_exactly_how_far_up_the_outputs_see(variant, num_layers, shape):
+    config = pixelcnn.PixelCNNConfig(
+        variant=variant, data_shape=shape, levels=4, features=12, num_layers=num_layers
+    )
+    r = pixelcnn.receptive_rows(config)
+    h = shape[0]
+    assert h >= r + 2
+    params = _random_params(config, 3)
+    rng = np.random.default_rng(num_layers)
+    x = rng.uniform(-1, 1, (3,) + shape).astype(np.float32)  # three random images
+    noise = rng.uniform(-1, 1, (3,) + shape).astype(np.float32)
+    rows = range(r + 1, h)
+    above, edge = [], []
+    for i in rows:
+        y = x.copy()
+        y[:, : i - r] = noise[:, : i - r]  # every row above i - R
+        above.append(y)
+        y = x.copy()
+        y[:, i - r] = noise[:, i - r]  # row i - R alone
+        edge.append(y)
+    out = jax.jit(lambda y: pixelcnn.PixelCNN(config).apply({"params": params}, y))
+    base = np.asarray(out(jnp.asarray(x)))
+    above = np.asarray(out(jnp.asarray(np.concatenate(above)))).reshape(
+        (len(rows), 3) + base.shape[1:]
+    )
+    edge = np.asarray(out(jnp.asarray(np.concatenate(edge)))).reshape(
+        (len(rows), 3) + base.shape[1:]
+    )
+    for k, i in enumerate(rows):
+        np.testing.assert_array_equal(above[k][:, i], base[:, i])
+        assert np.max(np.abs(edge[k][:, i] - base[:, i])) > 1e-4
+    expected = 3 + num_layers if variant == "pixelcnn" else 4 + num_layers
+    assert r == expected
+
+
+def test_the_fashion_mnist_network_sees_ten_rows_up():
+    config = pixelcnn.PixelCNNConfig(
+        variant="gated", data_shape=(28, 28, 1), levels=256, features=32, num_layers=6
+    )
+    assert pixelcnn.receptive_rows(config) == 10  # an 11-row window instead of 28
+
+
+WINDOW_CASES = [  # variant, output, shape, num_layers, num_classes
+    ("gated", "softmax", (10, 7, 1), 2, 0),
+    ("pixelcnn", "softmax", (10, 7, 1), 3, 3),
+    ("gated", "logistic_mixture", (10, 4, 2), 2, 0),
+    ("pixelcnn", "logistic_mixture", (10, 4, 2), 2, 0),
+]
+
+
+@pytest.mark.parametrize("variant,output,shape,num_layers,num_classes", WINDOW_CASES)
+def test_windowed_samples_equal_whole_image_samples(
+    variant, output, shape, num_layers, num_classes
+):
+    config = pixelcnn.PixelCNNConfig(
+        variant=variant,
+        output=output,
+        data_shape=shape,
+        levels=8,
+        features=8,
+        num_layers=num_layers,
+        num_mixtures=2,
+        num_classes=num_classes,
+    )
+    r = pixelcnn.receptive_rows(config)
+    assert r + 1 < shape[0]  # the windows really are smaller than the image
+    # At scale 1 the rows far up barely move the draws; a scaled-up label embedding saturates them.
+    params = _random_params(config, 11, scale=1.0 if num_classes else 2.0)
+    key = jax.random.PRNGKey(2)
+    labels = jnp.arange(6, dtype=jnp.int32) % num_classes if num_classes else None
+    images = jax.random.randint(jax.random.PRNGKey(3), (6,) + shape, 0, 8) * (2 / 7) - 1.0
+    model = pixelcnn.make_pixelcnn(config)
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def draws(rows):
+        """Fresh samples and completions of the bottom 6 rows, ``rows`` rows per evaluation."""
+        if num_classes:
+            new = pixelcnn.sample_conditional(config, params, key, labels, rows)
+        elif rows is None:
+            new = model.sample(params, {}, key, 6)
+        else:
+            new = sample_autoregressive(
+                key,
+                pixelcnn.dist_fn(config, params),
+                pixelcnn.value_sampler(config),
+                jnp.zeros((6,) + shape),
+                window_rows=rows,
+            )
+        return new, pixelcnn.complete(config, params, key, images, 4, labels, rows)
+
+    full_new, full_done = map(np.asarray, draws(shape[0]))  # one window = the whole image
+    new, done = draws(None)  # the smallest exact window, R + 1 rows
+    np.testing.assert_array_equal(new, full_new)
+    np.testing.assert_array_equal(done, full_done)
+    np.testing.assert_array_equal(full_done[:, :4], images[:, :4])
+    assert len(np.unique(full_new)) > 3  # the draws are not all one value
+    with pytest.raises(ValueError, match=f"window_rows={r} is below the {r + 1} rows"):
+        pixelcnn.complete(config, params, key, images, 4, labels, window_rows=r)
+    if num_classes:
+        return
+    # The check can fail: one row short of the receptive field changes about 6% of the values
+    # (from the first changed value of an image on).
+    short = sample_autoregressive(
+        key,
+        pixelcnn.dist_fn(config, params),
+        pixelcnn.value_sampler(config),
+        jnp.zeros((6,) + shape),
+        window_rows=r,
+    )
+    assert np.mean(np.asarray(short) != full_new) > 0.02
 
 
 def test_bad_inputs_raise_clear_errors():

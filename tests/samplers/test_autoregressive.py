@@ -138,3 +138,49 @@ def test_bad_arguments_raise():
         ar.sample_autoregressive(
             jax.random.PRNGKey(0), _dist_fn, ar.categorical_sampler(2), jnp.zeros(SHAPE)
         )
+
+
+def _row_conv_dist_fn(x):
+    """Binary logits of a toy convolutional model that reaches R = 2 rows up (and the pixels to the
+    left on the current row), with a non-zero value (0.7) padding the image's top and left: the
+    windowed sampler must keep the model's own padding where the image starts."""
+    pad = jnp.pad(x[..., 0], ((0, 0), (2, 0), (1, 0)), constant_values=0.7)  # [B, H + 2, W + 1]
+    up1, up2 = pad[:, 1:-1, 1:], pad[:, :-2, 1:]
+    left = pad[:, 2:, :-1]
+    z = 0.3 + 1.7 * up1 - 1.3 * up2 + 0.9 * left + 0.4 * jnp.roll(up2, 1, axis=2)
+    return jnp.stack([jnp.zeros_like(z), z], -1)[:, :, :, None, :]
+
+
+def test_row_windows_give_the_whole_image_samples_and_a_short_window_does_not():
+    key = jax.random.PRNGKey(5)
+    x0 = jnp.zeros((200, 7, 3, 1))
+    draw = ar.categorical_sampler(2)
+    run = jax.jit(
+        lambda k, x, rows: ar.sample_autoregressive(
+            k, _row_conv_dist_fn, draw, x, window_rows=rows
+        ),
+        static_argnums=2,
+    )
+    full = np.asarray(run(key, x0, None))
+    for rows in (3, 4, 7, 50):  # R + 1 = 3 is the smallest exact window; >= H is the whole image
+        np.testing.assert_array_equal(np.asarray(run(key, x0, rows)), full)
+    # Two rows miss the top padding (0.7 for a real value) at row 2 and x[i - 2] everywhere below.
+    assert np.mean(np.asarray(run(key, x0, 2)) != full) > 0.05
+    given = x0.at[:, :3].set(full[::-1, :3])  # completion from row 3 on
+    done = ar.sample_autoregressive(key, _row_conv_dist_fn, draw, given, 3, window_rows=3)
+    np.testing.assert_array_equal(
+        np.asarray(done),
+        np.asarray(ar.sample_autoregressive(key, _row_conv_dist_fn, draw, given, 3)),
+    )
+
+
+@pytest.mark.parametrize("rows", [0, -2, 2.0, True])
+def test_a_bad_window_raises(rows):
+    with pytest.raises(ValueError, match="window_rows"):
+        ar.sample_autoregressive(
+            jax.random.PRNGKey(0),
+            _row_conv_dist_fn,
+            ar.categorical_sampler(2),
+            jnp.zeros((1, 4, 3, 1)),
+            window_rows=rows,
+        )
