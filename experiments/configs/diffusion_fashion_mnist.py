@@ -12,6 +12,7 @@ def get_config():
     c.model.sample_steps = 18
     c.model.likelihood_steps = 64
     c.ema_decay = 0.999
+    c.eval.likelihood_examples = 500  # the probability-flow ODE with a divergence estimate per step
     c.optimizer = {"name": "adam", "learning_rate": 1e-3, "warmup_steps": 200}
     c.train.num_steps = 4000
     c.train.batch_size = 64
