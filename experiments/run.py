@@ -22,6 +22,8 @@ from experiments.families import FamilySpec, get_spec
 from experiments.optimizers import make_optimizer
 from genjax import training
 from genjax.data import batching, registry
+from genjax.metrics import likelihood
+from genjax.samplers import ode
 
 __all__ = [
     "train", "sample", "evaluate", "restore", "RunError", "load_split", "draw_timed", "features_for",
@@ -192,7 +194,10 @@ def evaluate(config, workdir: str) -> dict[str, Any]:
 
     ``config.eval.num_samples`` images are drawn; the likelihood is computed on the first
     ``config.eval.likelihood_examples`` test images (all when 0 or absent) and reported in nats per
-    image and bits per dimension of the stored pixels.
+    image and bits per dimension of the stored pixels. An ODE likelihood comes with its solver's
+    error estimate; bits/dim whose estimated error exceeds ``config.eval.likelihood_tolerance``
+    (default 0.01 bits/dim) are refused, not reported (:func:`genjax.metrics.likelihood.likelihood_report`
+    lists the fields).
     """
     from genjax.metrics import evaluation
 
@@ -220,16 +225,25 @@ def evaluate(config, workdir: str) -> dict[str, Any]:
     if log_prob is not None:
         size = len(batch["image"])
 
-        def share(p: int, m: int) -> np.ndarray:  # the last share repeats the last example as padding
+        def share(p: int, m: int) -> np.ndarray:
+            """Columns: log-likelihood, solver error (nan without a solver), network evaluations; the
+            last share repeats the last example as padding."""
             rows = np.minimum(np.arange(p * m, (p + 1) * m), size - 1)
-            return log_prob({k: v[rows] for k, v in batch.items()})
+            out = log_prob({k: v[rows] for k, v in batch.items()})
+            if isinstance(out, ode.LogLikelihood):
+                return np.stack([np.asarray(out.log_prob), np.asarray(out.error),
+                                 np.broadcast_to(np.asarray(out.nfe, np.float64), (m,))], -1)
+            return np.stack([np.asarray(out), np.full(m, np.nan), np.zeros(m)], -1)
 
-        lp = _split_among_processes(share, size)
-        dims = int(np.prod(test["image"].shape[1:]))
+        columns = _split_among_processes(share, size)
+        solver_error = None if np.all(np.isnan(columns[:, 1])) else columns[:, 1]
+        if solver_error is not None:
+            result["likelihood_nfe"] = int(np.max(columns[:, 2]))
         result["likelihood_examples"] = size
-        result["test_nll_nats"] = float(-np.mean(lp))
-        result["test_nll_nats_sem"] = float(np.std(lp) / np.sqrt(len(lp)))
-        result["test_bits_per_dim"] = float(-np.mean(lp) / dims / np.log(2.0))
+        result.update(likelihood.likelihood_report(
+            columns[:, 0], int(np.prod(test["image"].shape[1:])), solver_error_nats=solver_error,
+            steps=spec.likelihood_steps, tolerance_bits_per_dim=config.eval.get("likelihood_tolerance", 0.01),
+        ))
     if jax.process_index() == 0:
         with open(os.path.join(workdir, "eval.json"), "w") as f:
             json.dump(result, f, indent=2)

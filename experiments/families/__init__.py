@@ -26,7 +26,10 @@ class FamilySpec:
     nfe: network evaluations per sample.
     ema_decay: EMA kept by the train step, or ``None``.
     log_prob: ``(train_state, batch, key) -> [B]`` nats when the likelihood is not the model's own
-      (a distilled consistency model reports its teacher's ODE likelihood), with ``likelihood`` its kind.
+      (a distilled consistency model reports its teacher's ODE likelihood), with ``likelihood``
+      its kind; or a :class:`genjax.samplers.ode.LogLikelihood` whose ``error`` the evaluation
+      checks before it reports bits/dim (probability-flow ODE likelihoods).
+    likelihood_steps: the solver steps of such an ODE likelihood (recorded in ``eval.json``).
     """
 
     model: Any
@@ -37,6 +40,7 @@ class FamilySpec:
     ema_decay: Optional[float] = None
     log_prob: Optional[Callable[..., Any]] = None
     likelihood: Optional[str] = None
+    likelihood_steps: Optional[int] = None
 
 
 def get_spec(config) -> FamilySpec:

@@ -40,15 +40,12 @@ def spec(config) -> FamilySpec:
     mc = consistency.ConsistencyConfig(data_shape=tuple(config.image_shape), teacher_fn=teacher_fn, **fields)
     # Song et al. (2023) start the student from the teacher's weights when F has its architecture.
     init_params = teacher_params if teacher_params is not None and config.get("init_from_teacher", False) else None
-    log_prob, likelihood = None, None
+    log_prob, likelihood, likelihood_steps = None, None, None
     if teacher_params is not None:
-        teacher_model = diffusion.make_diffusion(tc)
-
-        def log_prob(state, batch, key):
-            # The teacher's probability-flow ODE: the density whose trajectories the student maps.
-            return teacher_model.log_prob(state.model_state["teacher"], {}, batch, key)
-
-        likelihood = f"{teacher_model.likelihood.value} (teacher ODE)"
+        # The teacher's probability-flow ODE: the density whose trajectories the student maps.
+        log_prob = diffusion_family.checked_log_prob(tc, lambda state: state.model_state["teacher"])
+        likelihood = f"{diffusion.make_diffusion(tc).likelihood.value} (teacher ODE)"
+        likelihood_steps = tc.likelihood_steps
     return FamilySpec(consistency.make_consistency(mc, teacher_params, init_params), symmetric_batch(config), identity_images,
                       nfe=len(mc.sample_sigmas), ema_decay=config.get("ema_decay", 0.999), log_prob=log_prob,
-                      likelihood=likelihood)
+                      likelihood=likelihood, likelihood_steps=likelihood_steps)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import jax
+
 from experiments.families import FamilySpec
 from experiments.families.common import identity_images, symmetric_batch
 from genjax.data import registry
@@ -17,8 +19,22 @@ def model_config(config) -> diffusion.DiffusionConfig:
                                      **fields)
 
 
+def checked_log_prob(mc: diffusion.DiffusionConfig, params_of):
+    """``(train_state, batch, key) -> LogLikelihood``: the probability-flow ODE likelihood at
+    ``mc.likelihood_steps`` with its Richardson error estimate, which ``run.evaluate`` checks
+    before it reports bits/dim; ``params_of(train_state)`` picks the network's parameters."""
+    fn = jax.jit(lambda params, batch, key: diffusion.ode_likelihood(
+        mc, params, batch, key, error_estimate=True))
+    return lambda state, batch, key: fn(params_of(state), batch, key)
+
+
 def spec(config) -> FamilySpec:
     mc = model_config(config)
     nfe = mc.sample_steps if mc.kind == "vp" else 2 * mc.sample_steps - 1
-    return FamilySpec(diffusion.make_diffusion(mc), symmetric_batch(config), identity_images, nfe=nfe,
-                      ema_decay=config.get("ema_decay", 0.999))
+    model = diffusion.make_diffusion(mc)
+    # The likelihood of the parameters that are sampled (the EMA when kept).
+    params_of = lambda state: state.ema_params if state.ema_params is not None else state.params
+    return FamilySpec(model, symmetric_batch(config), identity_images, nfe=nfe,
+                      ema_decay=config.get("ema_decay", 0.999),
+                      log_prob=checked_log_prob(mc, params_of), likelihood=model.likelihood.value,
+                      likelihood_steps=mc.likelihood_steps)

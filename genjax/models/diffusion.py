@@ -38,6 +38,10 @@ __all__ = [
     "vb_term",
     "prior_kl",
     "edm_loss_weight",
+    "likelihood_sigmas",
+    "dequantize",
+    "ode_likelihood",
+    "ode_likelihood_reference",
 ]
 
 
@@ -60,7 +64,10 @@ class DiffusionConfig:
       sample_steps: DDIM steps (VP) or Heun steps (EDM; ``2 N - 1`` evaluations) of
         ``Model.sample``.
       guidance_scale: classifier-free guidance weight of ``Model.sample`` (conditional models).
-      likelihood_steps: Heun steps of the probability-flow ODE in ``log_prob``.
+      likelihood_steps: Heun steps (``2 N`` evaluations) of the probability-flow ODE in
+        ``log_prob``; even, so that :func:`ode_likelihood` can estimate its error from the grid of
+        half the steps. Calibrate it against :func:`ode_likelihood_reference`
+        (``experiments/diffusion_quality.py``).
       levels: grey levels of the discrete data (dequantization and bits/dim); 0 for continuous data.
     """
 
@@ -88,7 +95,7 @@ class DiffusionConfig:
     rho: float = 7.0
     sample_steps: int = 18
     guidance_scale: float = 1.0
-    likelihood_steps: int = 64
+    likelihood_steps: int = 128
     levels: int = 17
 
     def __post_init__(self):
@@ -98,6 +105,8 @@ class DiffusionConfig:
             raise ValueError(f"network must be 'unet' or 'mlp', got {self.network!r}")
         if self.prediction not in ("eps", "v"):
             raise ValueError(f"prediction must be 'eps' or 'v', got {self.prediction!r}")
+        if self.likelihood_steps < 2 or self.likelihood_steps % 2:
+            raise ValueError(f"likelihood_steps must be even and >= 2, got {self.likelihood_steps}")
 
 
 def make_network(config: DiffusionConfig):
@@ -272,6 +281,83 @@ def denoiser(
     return vp_denoise
 
 
+def likelihood_sigmas(config: DiffusionConfig, steps: Optional[int] = None) -> Array:
+    """The increasing EDM grid from ``sigma_min`` to ``sigma_max`` (Karras et al., 2022, eq. 5) of
+    ``steps`` (default ``config.likelihood_steps``) intervals: float32 [steps + 1]. Grids of ``N``
+    and ``N / 2`` steps nest, so the half grid is every other sigma."""
+    steps = config.likelihood_steps if steps is None else steps
+    return jnp.flip(karras_sigmas(steps + 1, config.sigma_min, config.sigma_max, config.rho)[:-1])
+
+
+def dequantize(config: DiffusionConfig, key: PRNGKey, x0: Array) -> tuple[Array, float]:
+    """Uniform dequantization (Theis et al., 2016) of data with ``config.levels`` grey levels in
+    [-1, 1]: ``(x0 + w (u - 1/2), D log w)`` with bin width ``w = 2 / (levels - 1)``. The offset,
+    the log-volume of a bin, turns a log-density of the dequantized data into nats of the discrete
+    data. Continuous data (``levels = 0``) pass unchanged with offset 0."""
+    if not config.levels:
+        return x0, 0.0
+    width = 2.0 / (config.levels - 1)
+    dims = math.prod(x0.shape[1:])
+    return x0 + width * (jax.random.uniform(key, x0.shape) - 0.5), dims * math.log(width)
+
+
+def ode_likelihood(
+    config: DiffusionConfig,
+    params: Params,
+    batch: Batch,
+    key: PRNGKey,
+    *,
+    steps: Optional[int] = None,
+    error_estimate: bool = False,
+    exact_trace: bool = False,
+) -> ode.LogLikelihood:
+    """The probability-flow ODE likelihood (Song et al., 2021) of the unconditional model in nats of
+    the discrete data: dequantized (:func:`dequantize`), Heun steps over :func:`likelihood_sigmas`,
+    Hutchinson's trace with one Rademacher probe (or the exact trace).
+
+    Args:
+      batch: ``{'image': float [B, H, W, C]}`` (or ``'x'``) on the data's levels in [-1, 1].
+      key: split into the dequantization noise and the probes, as in
+        :func:`ode_likelihood_reference`, so the two solve the same ODE with the same noise.
+      steps: Heun steps (default ``config.likelihood_steps``).
+      error_estimate: also solve on the half grid and fill ``error`` (nats, per example):
+        1.5 times the work (:func:`genjax.samplers.ode.ode_log_likelihood`).
+      exact_trace: the divergence from the full Jacobian (``D`` network calls per evaluation).
+
+    Returns:
+      :class:`genjax.samplers.ode.LogLikelihood`; ``log_prob`` float32 [B] in nats.
+    """
+    k_u, k_o = jax.random.split(key)
+    y, offset = dequantize(config, k_u, _data(batch))
+    out = ode.ode_log_likelihood(
+        k_o, denoiser(config, params), y, likelihood_sigmas(config, steps),
+        exact_trace=exact_trace, error_estimate=error_estimate,
+    )
+    return out._replace(log_prob=out.log_prob + offset)
+
+
+def ode_likelihood_reference(
+    config: DiffusionConfig,
+    params: Params,
+    batch: Batch,
+    key: PRNGKey,
+    *,
+    rtol: float = 1e-5,
+    atol: float = 1e-5,
+    exact_trace: bool = False,
+) -> ode.LogLikelihood:
+    """:func:`ode_likelihood` by the adaptive Dormand-Prince 5(4) solve
+    (:func:`genjax.samplers.ode.ode_log_likelihood_adaptive`): the reference a step count is
+    calibrated against. Same key, same dequantization noise and probes."""
+    k_u, k_o = jax.random.split(key)
+    y, offset = dequantize(config, k_u, _data(batch))
+    out = ode.ode_log_likelihood_adaptive(
+        k_o, denoiser(config, params), y, config.sigma_min, config.sigma_max,
+        rtol=rtol, atol=atol, exact_trace=exact_trace,
+    )
+    return out._replace(log_prob=out.log_prob + offset)
+
+
 def make_diffusion(config: DiffusionConfig) -> Model:
     """Builds the diffusion :class:`~genjax.base.Model`.
 
@@ -283,9 +369,9 @@ def make_diffusion(config: DiffusionConfig) -> Model:
       p_std^2)``.
     * ``sample``: DDIM (VP, eta 0, ``sample_steps``, x0 clipped to [-1, 1] for image data) or Heun (EDM, ``sample_steps``) from the prior;
       class-conditional models sample labels ``i mod num_classes``.
-    * ``log_prob``: the probability-flow ODE likelihood of the uniformly dequantized data with
-      Hutchinson's trace (:data:`~genjax.base.Likelihood.ESTIMATE`, an unbiased estimate of the
-      divergence integral), in nats of the discrete data (``-D log(bin width)`` added).
+    * ``log_prob``: :func:`ode_likelihood` at ``likelihood_steps``: the probability-flow ODE
+      likelihood of the uniformly dequantized data with Hutchinson's trace
+      (:data:`~genjax.base.Likelihood.ESTIMATE`), in nats of the discrete data, with its solver error.
     """
     net = make_network(config)
     schedule = (
@@ -360,18 +446,6 @@ def make_diffusion(config: DiffusionConfig) -> Model:
         return ode.sample_heun(k_s, denoiser(config, params, label), x_T, sigmas)
 
     def log_prob(params, state, batch, key):
-        x0 = _data(batch)
-        k_u, k_o = jax.random.split(key)
-        dims = math.prod(x0.shape[1:])
-        width = 2.0 / (config.levels - 1) if config.levels else 0.0
-        if config.levels:
-            x0 = x0 + width * (jax.random.uniform(k_u, x0.shape) - 0.5)
-        sigmas = jnp.flip(
-            karras_sigmas(config.likelihood_steps, config.sigma_min, config.sigma_max, config.rho)[
-                :-1
-            ]
-        )
-        ll = ode.ode_log_likelihood(k_o, denoiser(config, params), x0, sigmas).log_prob
-        return ll + (dims * math.log(width) if config.levels else 0.0)
+        return ode_likelihood(config, params, batch, key).log_prob
 
     return Model(init, loss, sample, log_prob, Likelihood.ESTIMATE)

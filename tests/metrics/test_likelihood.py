@@ -52,3 +52,28 @@ def test_family_table_and_errors():
         likelihood.dequantization_offset(4, 0.0)
     with pytest.raises(ValueError, match="levels >= 2"):
         likelihood.bin_width(1)
+
+
+def test_likelihood_report_refuses_bits_per_dim_of_an_unconverged_solve():
+    lp = -np.log(2.0) * 64 * np.array([1.0, 2.0, 3.0])  # 1, 2, 3 bits/dim
+    plain = likelihood.likelihood_report(lp, 64)
+    assert plain["test_bits_per_dim"] == pytest.approx(2.0)
+    assert plain["test_bits_per_dim_stderr"] == pytest.approx(1.0 / math.sqrt(3))
+    assert "likelihood_converged" not in plain
+    # An error of 0.005 bits/dim passes a 0.01 tolerance; 0.02 is refused and named.
+    small, large = (np.full(3, e * 64 * np.log(2.0)) for e in (0.005, -0.02))
+    ok = likelihood.likelihood_report(lp, 64, solver_error_nats=small, steps=128)
+    assert ok["likelihood_converged"] and ok["test_bits_per_dim"] == pytest.approx(2.0)
+    assert ok["likelihood_solver_error_bits_per_dim"] == pytest.approx(0.005)
+    assert ok["likelihood_steps"] == 128 and ok["likelihood_tolerance_bits_per_dim"] == 0.01
+    bad = likelihood.likelihood_report(lp, 64, solver_error_nats=large, steps=16)
+    assert not bad["likelihood_converged"]
+    assert bad["test_bits_per_dim"] is None and bad["test_nll_nats"] is None
+    assert bad["unconverged_test_bits_per_dim"] == pytest.approx(2.0)
+    assert "at 16 steps" in bad["likelihood_refused"] and "0.0200" in bad["likelihood_refused"]
+    with pytest.raises(likelihood.SolverError, match="at 16 steps.*0.0200 bits/dim"):
+        likelihood.check_solver_error(large, 64, steps=16)
+    with pytest.raises(likelihood.SolverError):  # a nan error is never accepted
+        likelihood.check_solver_error(np.full(3, np.nan), 64, steps=16)
+    with pytest.raises(ValueError, match="steps"):
+        likelihood.likelihood_report(lp, 64, solver_error_nats=small)

@@ -237,3 +237,23 @@ def test_unet_edm_samples_and_log_prob_on_images():
         and bool(jnp.all(jnp.isfinite(x)))
         and bool(jnp.all(jnp.isfinite(lp)))
     )
+    # log_prob is ode_likelihood without the error estimate: the same solve on the same key.
+    checked = jax.jit(lambda k: diffusion.ode_likelihood(
+        config, state.params, batch, k, error_estimate=True))(jax.random.PRNGKey(3))
+    np.testing.assert_allclose(checked.log_prob, lp, rtol=1e-6)
+    assert bool(jnp.all(jnp.isfinite(checked.error))) and int(checked.nfe[0]) == 3 * 4
+    ref = jax.jit(lambda k: diffusion.ode_likelihood_reference(
+        config, state.params, batch, k, rtol=1e-3, atol=1e-3))(jax.random.PRNGKey(3))
+    assert bool(jnp.all(jnp.isfinite(ref.log_prob)))
+
+
+def test_likelihood_steps_must_be_even_for_the_error_estimate():
+    with pytest.raises(ValueError, match="likelihood_steps must be even"):
+        diffusion.DiffusionConfig(likelihood_steps=15)
+    sigmas = diffusion.likelihood_sigmas(diffusion.DiffusionConfig(), 8)
+    # 8 intervals from sigma_min up to sigma_max; every other sigma is the 4-step grid.
+    assert sigmas.shape == (9,) and float(sigmas[0]) == pytest.approx(0.002)
+    assert float(sigmas[-1]) == pytest.approx(80.0)
+    np.testing.assert_allclose(
+        sigmas[::2], diffusion.likelihood_sigmas(diffusion.DiffusionConfig(), 4), rtol=1e-5
+    )
