@@ -183,7 +183,10 @@ def _fmt(v: Any, spec: str = ".3g") -> str:
 
 
 def _likelihood_cell(r: dict[str, Any]) -> str:
-    """Bits/dim for models of the stored levels, nats per image for models of binarized images."""
+    """Bits/dim for models of the stored levels, nats per image for models of binarized images; an ODE
+    likelihood whose solver error exceeds its tolerance is shown as refused, with that error."""
+    if r.get("likelihood_refused"):
+        return f"refused (solver error {r['likelihood_solver_error_bits_per_dim']:.3f} bits/dim)"
     if r.get("test_nll_nats") is None:
         return "-"
     if r.get("reference") == "binarized":

@@ -59,9 +59,13 @@ def test_table_units_and_provenance():
               "rows": [dict(base, family="RBM", reference="binarized", test_nll_nats=21.4,
                             test_bits_per_dim=0.48, likelihood_examples=360),
                        dict(base, family="Flow", reference="levels", test_nll_nats=90.0,
-                            test_bits_per_dim=2.029, likelihood_examples=360)]}
+                            test_bits_per_dim=2.029, likelihood_examples=360),
+                       dict(base, family="EDM", reference="levels", test_nll_nats=None, test_bits_per_dim=None,
+                            likelihood_refused="solver error 0.052 bits/dim above 0.01",
+                            likelihood_solver_error_bits_per_dim=0.052, likelihood_examples=360)]}
     table = compare.markdown_table(report)
     assert "| 21.4 nats |" in table and "| 2.029 bits/dim |" in table
+    assert "| refused (solver error 0.052 bits/dim) |" in table
     assert "100 generated vs 360 reference from digits/test" in table
     assert "RBM are judged against the binarized test images" in table
 
