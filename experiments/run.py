@@ -230,6 +230,8 @@ def evaluate(config, workdir: str) -> dict[str, Any]:
         result["test_nll_nats"] = float(-np.mean(lp))
         result["test_nll_nats_sem"] = float(np.std(lp) / np.sqrt(len(lp)))
         result["test_bits_per_dim"] = float(-np.mean(lp) / dims / np.log(2.0))
+    if spec.summary is not None:
+        result.update(spec.summary(state, test))
     if jax.process_index() == 0:
         with open(os.path.join(workdir, "eval.json"), "w") as f:
             json.dump(result, f, indent=2)

@@ -12,7 +12,9 @@ from typing import Any, Callable, Optional
 
 __all__ = ["FamilySpec", "FAMILIES", "get_spec"]
 
-FAMILIES = ("rbm", "dbm", "vae", "gan", "flow", "pixelcnn", "diffusion", "consistency")
+FAMILIES = ("rbm", "dbm", "vae", "gan", "flow", "pixelcnn", "diffusion", "consistency", "autoencoder", "ldm")
+"""``autoencoder`` is the first stage of latent diffusion; ``ldm`` restores its run and diffuses its
+latents."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +29,9 @@ class FamilySpec:
     ema_decay: EMA kept by the train step, or ``None``.
     log_prob: ``(train_state, batch, key) -> [B]`` nats when the likelihood is not the model's own
       (a distilled consistency model reports its teacher's ODE likelihood), with ``likelihood`` its kind.
+    summary: ``(train_state, raw test arrays) -> dict`` of facts about the trained model that the
+      evaluation records beside its metrics (latent diffusion: the latent shape, the scale factor, the
+      autoencoder's reconstruction error).
     """
 
     model: Any
@@ -37,6 +42,7 @@ class FamilySpec:
     ema_decay: Optional[float] = None
     log_prob: Optional[Callable[..., Any]] = None
     likelihood: Optional[str] = None
+    summary: Optional[Callable[..., dict]] = None
 
 
 def get_spec(config) -> FamilySpec:
