@@ -56,7 +56,8 @@ def test_latent_diffusion_trains_resumes_and_keeps_its_scale_factor(autoencoder_
     assert means0.shape == (64, 4, 4, 2)
     np.testing.assert_allclose(scale, 1.0 / np.std(means0.astype(np.float64)), rtol=1e-5)
     np.testing.assert_allclose(np.std(means0.astype(np.float64) * scale), 1.0, rtol=1e-5)
-    # Over the whole training set one batch's estimate holds to within 10% (measured: a few percent).
+    # One batch's estimate holds over the whole training set to within 10% (the spread of 64-image
+    # estimates is about 2% on Fashion-MNIST's trained autoencoder).
     all_means = autoencoder_family.latent_means(mc, ae_state.params, arrays["image"])
     assert abs(np.std(all_means) * scale - 1.0) < 0.1
 

@@ -10,6 +10,6 @@ def get_config():
     c.model.latent_channels = 4
     c.model.kl_weight = 1e-3
     c.optimizer = {"name": "adam", "learning_rate": 1e-3}
-    c.train.num_steps = 2000
+    c.train.num_steps = 1500
     c.train.batch_size = 64
     return c

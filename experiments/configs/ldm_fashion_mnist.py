@@ -17,6 +17,6 @@ def get_config():
     c.model.sample_steps = 18
     c.ema_decay = 0.999
     c.optimizer = {"name": "adam", "learning_rate": 1e-3, "warmup_steps": 200}
-    c.train.num_steps = 3000
+    c.train.num_steps = 2000
     c.train.batch_size = 64
     return c
