@@ -244,6 +244,8 @@ def evaluate(config, workdir: str) -> dict[str, Any]:
             columns[:, 0], int(np.prod(test["image"].shape[1:])), solver_error_nats=solver_error,
             steps=spec.likelihood_steps, tolerance_bits_per_dim=config.eval.get("likelihood_tolerance", 0.01),
         ))
+    if spec.summary is not None:
+        result.update(spec.summary(state, test))
     if jax.process_index() == 0:
         with open(os.path.join(workdir, "eval.json"), "w") as f:
             json.dump(result, f, indent=2)

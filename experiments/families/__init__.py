@@ -12,7 +12,9 @@ from typing import Any, Callable, Optional
 
 __all__ = ["FamilySpec", "FAMILIES", "get_spec"]
 
-FAMILIES = ("rbm", "dbm", "vae", "gan", "flow", "pixelcnn", "diffusion", "consistency")
+FAMILIES = ("rbm", "dbm", "vae", "gan", "flow", "pixelcnn", "diffusion", "consistency", "autoencoder", "ldm")
+"""``autoencoder`` is the first stage of latent diffusion; ``ldm`` restores its run and diffuses its
+latents."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +32,9 @@ class FamilySpec:
       its kind; or a :class:`genjax.samplers.ode.LogLikelihood` whose ``error`` the evaluation
       checks before it reports bits/dim (probability-flow ODE likelihoods).
     likelihood_steps: the solver steps of such an ODE likelihood (recorded in ``eval.json``).
+    summary: ``(train_state, raw test arrays) -> dict`` of facts about the trained model that the
+      evaluation records beside its metrics (latent diffusion: the latent shape, the scale factor, the
+      autoencoder's reconstruction error).
     """
 
     model: Any
@@ -41,6 +46,7 @@ class FamilySpec:
     log_prob: Optional[Callable[..., Any]] = None
     likelihood: Optional[str] = None
     likelihood_steps: Optional[int] = None
+    summary: Optional[Callable[..., dict]] = None
 
 
 def get_spec(config) -> FamilySpec:

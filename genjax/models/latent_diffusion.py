@@ -134,8 +134,9 @@ def make_latent_diffusion(config: LatentDiffusionConfig, autoencoder_params: Par
         model state (not trained further).
 
     Returns:
-      A :class:`~genjax.base.Model`: state ``{'autoencoder': ..., 'scale': float32 []}``; ``sample``
-      gives decoded images clipped to [-1, 1]; no likelihood (the decoder makes it intractable).
+      A :class:`~genjax.base.Model`: state ``{'autoencoder': ..., 'scale': float32 []}``; the loss
+      metrics include ``latent_scale``; ``sample`` gives decoded images clipped to [-1, 1]; no
+      likelihood (the decoder makes it intractable).
     """
     inner_config = dataclasses.replace(config.diffusion, data_shape=latent_shape(config), levels=0)
     inner = diffusion.make_diffusion(inner_config)
@@ -145,7 +146,9 @@ def make_latent_diffusion(config: LatentDiffusionConfig, autoencoder_params: Par
 
     def init(key: PRNGKey, batch: Batch) -> dict:
         state = {
-            "autoencoder": autoencoder_params,
+            # Device arrays even when host arrays are given: a checkpoint restore places the state
+            # like its template, and a host leaf would come back with the saved (multi-device) layout.
+            "autoencoder": jax.tree.map(jnp.asarray, autoencoder_params),
             "scale": latent_scale(config, autoencoder_params, batch["image"]),
         }
         inner_batch = {"image": latents(state, batch["image"][:1])}
@@ -156,7 +159,8 @@ def make_latent_diffusion(config: LatentDiffusionConfig, autoencoder_params: Par
     def loss(params, state, batch, key):
         inner_batch = dict(batch, image=jax.lax.stop_gradient(latents(state, batch["image"])))
         value, (metrics, _) = inner.loss(params, {}, inner_batch, key)
-        return value, (metrics, state)
+        # Logged so that a run's metrics show the scale it trains under (constant after init).
+        return value, (dict(metrics, latent_scale=state["scale"]), state)
 
     def sample(params, state, key, n):
         z = inner.sample(params, {}, key, n) / state["scale"]

@@ -1,0 +1,22 @@
+"""Latent diffusion (Rombach et al., 2022) on Fashion-MNIST: EDM with Heun sampling (18 steps, 35 NFE
+plus one decoder pass) on the 7x7x4 latents of the autoencoder_fashion_mnist run, scaled to unit
+variance by the factor computed at init; the UNet is the shared ``fashion_mnist_latent`` preset."""
+
+from experiments.configs.common import base_config
+from experiments.configs.unet import unet_fields
+
+
+def get_config():
+    c = base_config("ldm", "fashion_mnist")
+    c.autoencoder_config = "autoencoder_fashion_mnist"
+    c.autoencoder_workdir = "runs/autoencoder_fashion_mnist"
+    c.model.kind = "edm"
+    c.model.update(unet_fields("fashion_mnist_latent"))
+    c.model.sigma_data = 1.0  # the latents are scaled to unit variance
+    c.model.num_classes = 0
+    c.model.sample_steps = 18
+    c.ema_decay = 0.999
+    c.optimizer = {"name": "adam", "learning_rate": 1e-3, "warmup_steps": 200}
+    c.train.num_steps = 2000
+    c.train.batch_size = 64
+    return c
