@@ -1,7 +1,7 @@
 """The seven-family comparison: ``python -m experiments.compare --workdir DIR [--dataset digits|fashion_mnist]
 [--budget smoke|quick|default|long]``.
 
-Trains every family on one dataset through the same ``run.train`` / ``run.evaluate`` as the CLI, then
+Trains every family (and latent diffusion, after its autoencoder stage) on one dataset through the same ``run.train`` / ``run.evaluate`` as the CLI, then
 writes ``DIR/report.md``, ``DIR/report.json`` and ``DIR/samples.png`` (a gallery, one row per
 family). Each row: parameters, training steps and time, network evaluations per sample, seconds per
 1,000 samples, FID / KID / precision / recall / coverage under the dataset's shipped classifier
@@ -30,7 +30,7 @@ import numpy as np
 
 from experiments import grids, run
 
-FAMILIES = ("rbm", "dbm", "vae", "gan", "flow", "pixelcnn", "diffusion", "consistency")
+FAMILIES = ("rbm", "dbm", "vae", "gan", "flow", "pixelcnn", "diffusion", "consistency", "ldm")
 DATASETS = ("digits", "fashion_mnist")
 BUDGETS = {"smoke": 0.005, "quick": 0.25, "default": 1.0, "long": 4.0}
 EVAL_SAMPLES = {"smoke": 100, "quick": 500, "default": 1000, "long": 2000}
@@ -61,6 +61,8 @@ def label(config) -> str:
     if config.family == "consistency":
         steps = len(m.sample_sigmas)
         return f"Consistency ({m.objective.upper()}, {steps} step{'s' if steps > 1 else ''})"
+    if config.family == "ldm":
+        return f"Latent diffusion (EDM, Heun-{m.sample_steps})"
     raise ValueError(f"unknown family {config.family!r}; valid choices: {list(FAMILIES)}")
 
 
@@ -77,7 +79,16 @@ def family_config(family: str, dataset: str, budget: str, workdir: str):
     config.eval.num_samples = EVAL_SAMPLES[budget]
     if "teacher_workdir" in config:
         config.teacher_workdir = os.path.join(workdir, config.teacher_config)
+    if "autoencoder_workdir" in config:
+        config.autoencoder_workdir = os.path.join(workdir, config.autoencoder_config)
     return config
+
+
+def _train_stage(family: str, dataset: str, budget: str, workdir: str) -> None:
+    """Trains a stage that another family restores and that has no row of its own (the latent
+    model's autoencoder), with the same budget scaling."""
+    config = family_config(family, dataset, budget, workdir)
+    run.train(config, os.path.join(workdir, f"{family}_{dataset}"), progress=False)
 
 
 def train_seconds(family_dir: str) -> float:
@@ -156,6 +167,8 @@ def compare(
         config = family_config(family, dataset, budget, workdir)
         bar.set_description(f"{label(config)}")
         family_dir = os.path.join(workdir, f"{family}_{dataset}")
+        if "autoencoder_config" in config:
+            _train_stage(config.autoencoder_config.split("_")[0], dataset, budget, workdir)
         rows.append(_row(config, family_dir))
         spec, state = run.restore(config, family_dir)
         gallery.append((label(config), run._draw(spec, state, jax.random.PRNGKey(123), 10)))
