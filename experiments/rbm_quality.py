@@ -1,25 +1,30 @@
-"""RBM and DBM quality on binarized digits, measured with our AIS.
+"""RBM and DBM quality on binarized digits or Fashion-MNIST, measured with our AIS.
 
-``python -m experiments.rbm_quality [--workdir runs/rbm_quality] [--epochs 20] [--quick]``
+``python -m experiments.rbm_quality [--dataset digits|fashion_mnist] [--epochs N] [--models a,b]
+[--quick]`` (the flags every study shares: ``experiments/study.py``)
 
-* An RBM with 64 hidden units trained by PCD-1 (learning rate 0.05, batch 10, the given epochs) with
-  ``genjax.training.fit``, and scikit-learn's ``BernoulliRBM`` with the same hidden units, epochs,
-  learning rate and batch size; every weight set evaluated by the same AIS estimate of ``log Z``
-  (``K`` intermediate distributions, ``M`` runs, base model from the training marginals), giving the
-  average test log-likelihood in nats, over several seeds. Ours also with the learning rate decaying
-  linearly from 0.05 to 0 (Tieleman, 2008: PCD needs a decaying rate to settle).
-* A 2-layer DBM (64, 32 hidden), greedily pretrained with doubled-unit RBMs (or not) then trained by
-  mean-field + PCD (learning rate constant or decaying), with its AIS lower bound on the test
-  log-likelihood.
+Images are binarized at half intensity (threshold 0.5 on [0, 1]: level > 8 of 16 on digits, pixel >
+127 of 255 on Fashion-MNIST), and every likelihood is on the binarized test images.
+
+* An RBM with ``H`` hidden units trained by PCD-1 (learning rate 0.05, batch 10, the given epochs)
+  with ``genjax.training.fit``, and scikit-learn's ``BernoulliRBM`` with the same hidden units,
+  epochs, learning rate and batch size; every weight set evaluated by the same AIS estimate of
+  ``log Z`` (``K`` intermediate distributions, ``M`` runs, base model from the training marginals),
+  giving the average test log-likelihood in nats, over several seeds. Ours also with the learning
+  rate decaying linearly from 0.05 to 0 (Tieleman, 2008: PCD needs a decaying rate to settle).
+* A 2-layer DBM (``H``, ``H / 2`` hidden), greedily pretrained with doubled-unit RBMs (or not) then
+  trained by mean-field + PCD (learning rate constant or decaying), with its AIS lower bound on the
+  test log-likelihood.
 * Sample grids (from noise and seeded with test images) as PNGs in the workdir.
 
-Prints one JSON line with every number at the end.
+Sizes: digits ``H`` = 64, 20 epochs, AIS K = 10,000, M = 100, 3 seeds; Fashion-MNIST ``H`` = 200,
+3 epochs, K = 10,000, M = 100, 1 seed (about 15 minutes of CPU time, 6 of them scikit-learn's
+epochs at 2 minutes each); ``--quick``: 1 epoch, K = 100, M = 10, 1 seed. Writes ``report.json`` and
+``report.md``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 
@@ -28,24 +33,22 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from experiments import study
 from experiments.grids import save_gallery
 from genjax import training
-from genjax.data import digits
-from genjax.data.transforms import binarize
 from genjax.models import dbm, rbm
 from genjax.samplers import gibbs
 
 LR = 0.05
 BATCH = 10
-HIDDEN = 64
-
-
-def load_binary_digits() -> tuple[np.ndarray, np.ndarray]:
-    """genjax's fixed digits train / test split (1,437 / 360) binarized at half intensity
-    (grey level > 8): float32 [N, 8, 8, 1] in {0, 1}."""
-    return tuple(
-        np.asarray(binarize(digits.load_digits(split)["image"], 8)) for split in ("train", "test")
-    )
+HIDDEN = {"digits": 64, "fashion_mnist": 200}
+DEFAULTS = {
+    "digits": dict(epochs=20, ais_k=10000, ais_m=100, seeds=3),
+    "fashion_mnist": dict(epochs=3, ais_k=10000, ais_m=100, seeds=1),
+    "quick": dict(epochs=1, ais_k=100, ais_m=10, seeds=1),
+}
+RBM_RUNS = ("rbm_pcd_ours", "rbm_pcd_ours_lr_decay", "rbm_sklearn")
+DBM_RUNS = ("dbm_pretrained_lr_decay", "dbm_pretrained_constant_lr", "dbm_no_pretraining_lr_decay")
 
 
 def _batches(x: np.ndarray, batch: int):
@@ -54,11 +57,11 @@ def _batches(x: np.ndarray, batch: int):
     return steps, (lambda s: {"image": stacked[s % steps]})
 
 
-def train_rbm(x: np.ndarray, epochs: int, key, decay: bool = False) -> tuple[dict, dict]:
+def train_rbm(x: np.ndarray, hidden: int, epochs: int, key, decay: bool = False) -> tuple[dict, dict]:
     """PCD-1 with ``BATCH`` persistent chains and SGD at ``LR``, constant or decaying linearly to
     0."""
     config = rbm.RBMConfig(
-        image_shape=x.shape[1:], num_hidden=HIDDEN, persistent=True, num_chains=BATCH
+        image_shape=x.shape[1:], num_hidden=hidden, persistent=True, num_chains=BATCH
     )
     model = rbm.make_rbm(config)
     steps, data = _batches(x, BATCH)
@@ -77,11 +80,11 @@ def train_rbm(x: np.ndarray, epochs: int, key, decay: bool = False) -> tuple[dic
     return state.params, state.model_state
 
 
-def train_sklearn(x: np.ndarray, epochs: int, seed: int = 0) -> dict:
+def train_sklearn(x: np.ndarray, hidden: int, epochs: int, seed: int = 0) -> dict:
     from sklearn.neural_network import BernoulliRBM
 
     peer = BernoulliRBM(
-        n_components=HIDDEN, learning_rate=LR, batch_size=BATCH, n_iter=epochs, random_state=seed
+        n_components=hidden, learning_rate=LR, batch_size=BATCH, n_iter=epochs, random_state=seed
     )
     peer.fit(x.reshape(x.shape[0], -1).astype(np.float64))
     return {
@@ -107,13 +110,13 @@ def rbm_test_ll(key, params: dict, base: jax.Array, x_test: np.ndarray, k: int, 
 
 
 def train_dbm(
-    x: np.ndarray, pre_epochs: int, epochs: int, key, decay: bool = True
+    x: np.ndarray, hidden: tuple[int, int], pre_epochs: int, epochs: int, key, decay: bool = True
 ) -> tuple[dbm.DBMConfig, dict]:
     """Greedy pretraining (``pre_epochs`` per RBM; none when 0), then mean-field + PCD for
     ``epochs`` at learning rate ``LR / 2`` with momentum 0.5, decaying linearly to 0 if
     ``decay``."""
     config = dbm.DBMConfig(
-        image_shape=x.shape[1:], hidden=(HIDDEN, 32), num_chains=100, mf_damping=0.2
+        image_shape=x.shape[1:], hidden=hidden, num_chains=100, mf_damping=0.2
     )
     keys = jax.random.split(key, 4)
     layer_params, inputs = [], x.reshape(x.shape[0], -1)
@@ -190,30 +193,32 @@ def rbm_grids(key, params, x_test, path: str, steps: int) -> str:
     for name, v0, k in (("from noise", noise, k1), ("seeded", seeds, k2)):
         trace = np.asarray(run(k, v0))
         rows.extend((f"{name}, sweep {i}", trace[:, i - 1]) for i in shown)
-    rows = [(t, 2.0 * r.reshape(n, 8, 8, 1) - 1.0) for t, r in rows]
-    return save_gallery(rows, path, ncol=n, title="RBM 64 hidden, PCD: Gibbs samples")
+    rows = [(t, 2.0 * r.reshape(n, *x_test.shape[1:]) - 1.0) for t, r in rows]
+    hidden = params["b_h"].shape[0]
+    return save_gallery(rows, path, ncol=n, title=f"RBM {hidden} hidden, PCD: Gibbs samples")
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--workdir", default="runs/rbm_quality")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--ais_k", type=int, default=10000)
-    parser.add_argument("--ais_m", type=int, default=100)
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.epochs, args.ais_k, args.ais_m, args.seeds = 1, 100, 10, 1
-    x_train, x_test = load_binary_digits()
-    key = jax.random.PRNGKey(0)
+def main(argv=None) -> dict:
+    parser = study.argument_parser(__doc__, "rbm_quality", steps=False)
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--ais_k", type=int, help="AIS intermediate distributions")
+    parser.add_argument("--ais_m", type=int, help="AIS runs")
+    parser.add_argument("--seeds", type=int, help="RBM trainings per setting")
+    args = study.parse_args(parser, argv, DEFAULTS)
+    names = study.select(args.models, RBM_RUNS + DBM_RUNS)
+    data = study.data_from_args(args)
+    # No early stopping here: every training image trains, the validation slice included.
+    x_train, x_test = data.binary("train"), data.binary("test")
+    hidden = HIDDEN[data.dataset]
+    dbm_hidden = (hidden, hidden // 2)
+    key = jax.random.PRNGKey(args.seed)
     out: dict = {
-        "train": int(x_train.shape[0]),
-        "test": int(x_test.shape[0]),
+        **data.describe(),
         "epochs": args.epochs,
         "lr": LR,
         "batch": BATCH,
-        "hidden": HIDDEN,
+        "hidden": hidden,
+        "dbm_hidden": list(dbm_hidden),
         "ais_k": args.ais_k,
         "ais_m": args.ais_m,
         "seeds": args.seeds,
@@ -221,28 +226,20 @@ def main(argv=None):
     # One AIS base model for every weight set: the training data marginals.
     base = rbm.base_logits_from_data(jnp.asarray(x_train.reshape(x_train.shape[0], -1).mean(0)))
     eval_key = jax.random.fold_in(key, 10)
-    runs: dict = {"rbm_pcd_ours": [], "rbm_pcd_ours_lr_decay": [], "rbm_sklearn": []}
-    for seed in range(args.seeds):
-        ours, _ = train_rbm(x_train, args.epochs, jax.random.PRNGKey(seed))
-        runs["rbm_pcd_ours"].append(
-            rbm_test_ll(eval_key, ours, base, x_test, args.ais_k, args.ais_m)
-        )
-        decayed, _ = train_rbm(x_train, args.epochs, jax.random.PRNGKey(seed), decay=True)
-        runs["rbm_pcd_ours_lr_decay"].append(
-            rbm_test_ll(eval_key, decayed, base, x_test, args.ais_k, args.ais_m)
-        )
-        runs["rbm_sklearn"].append(
-            rbm_test_ll(
-                eval_key,
-                train_sklearn(x_train, args.epochs, seed),
-                base,
-                x_test,
-                args.ais_k,
-                args.ais_m,
-            )
-        )
-        if seed == 0:
-            grid_params = decayed
+    trainers = {
+        "rbm_pcd_ours": lambda seed: train_rbm(x_train, hidden, args.epochs, jax.random.PRNGKey(seed))[0],
+        "rbm_pcd_ours_lr_decay": lambda seed: train_rbm(
+            x_train, hidden, args.epochs, jax.random.PRNGKey(seed), decay=True
+        )[0],
+        "rbm_sklearn": lambda seed: train_sklearn(x_train, hidden, args.epochs, seed),
+    }
+    runs: dict = {name: [] for name in RBM_RUNS if name in names}
+    first_params: dict = {}
+    for seed in range(args.seed, args.seed + args.seeds):
+        for name in runs:
+            params = trainers[name](seed)
+            first_params.setdefault(name, params)
+            runs[name].append(rbm_test_ll(eval_key, params, base, x_test, args.ais_k, args.ais_m))
     for name, rows in runs.items():
         lls = np.array([r["test_ll"] for r in rows])
         out[name] = {
@@ -250,28 +247,29 @@ def main(argv=None):
             "test_ll_std": float(lls.std()),
             "runs": rows,
         }
-    print(json.dumps(out), flush=True)
+        print(name, out[name], file=sys.stderr, flush=True)
     variants = {
-        "dbm_64_32_pretrained_lr_decay": dict(pre_epochs=max(1, args.epochs // 2), decay=True),
-        "dbm_64_32_pretrained_constant_lr": dict(pre_epochs=max(1, args.epochs // 2), decay=False),
-        "dbm_64_32_no_pretraining_lr_decay": dict(pre_epochs=0, decay=True),
+        "dbm_pretrained_lr_decay": dict(pre_epochs=max(1, args.epochs // 2), decay=True),
+        "dbm_pretrained_constant_lr": dict(pre_epochs=max(1, args.epochs // 2), decay=False),
+        "dbm_no_pretraining_lr_decay": dict(pre_epochs=0, decay=True),
     }
-    for name, kwargs in variants.items():
+    for name in (n for n in DBM_RUNS if n in names):
         config, dparams = train_dbm(
-            x_train, epochs=args.epochs, key=jax.random.fold_in(key, 2), **kwargs
+            x_train, dbm_hidden, epochs=args.epochs, key=jax.random.fold_in(key, 2), **variants[name]
         )
         out[name] = dbm_test_bound(eval_key, config, dparams, base, x_test, args.ais_k, args.ais_m)
-        print(name, out[name], flush=True)
-    os.makedirs(args.workdir, exist_ok=True)
-    out["grid"] = rbm_grids(
-        jax.random.fold_in(key, 3),
-        grid_params,
-        x_test,
-        os.path.join(args.workdir, "rbm_samples.png"),
-        40 if args.quick else 1000,
-    )
-    print(json.dumps(out), flush=True)
-    return out
+        print(name, out[name], file=sys.stderr, flush=True)
+    shown = next((n for n in ("rbm_pcd_ours_lr_decay", *RBM_RUNS) if n in first_params), None)
+    if shown is not None:
+        out["grid"] = rbm_grids(
+            jax.random.fold_in(key, 3),
+            first_params[shown],
+            x_test,
+            os.path.join(args.workdir, "rbm_samples.png"),
+            40 if args.quick else 1000,
+        )
+        out["grid_params"] = shown
+    return study.write_report(args, out)
 
 
 if __name__ == "__main__":
