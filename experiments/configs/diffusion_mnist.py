@@ -12,7 +12,7 @@ def get_config(dataset: str = "mnist"):
     c.model.num_classes = 10
     c.model.label_dropout = 0.1
     c.model.sample_steps = 18
-    c.model.likelihood_steps = 64
+    c.model.likelihood_steps = 128
     c.ema_decay = 0.9999
     c.optimizer = {"name": "adam", "learning_rate": 2e-4, "warmup_steps": 5000}
     return c
