@@ -46,6 +46,8 @@ __all__ = [
     "energy",
     "layer_logits",
     "conditionals",
+    "seed_layers",
+    "sample_chain",
     "mean_field_init",
     "mean_field_step",
     "mean_field",
@@ -93,7 +95,7 @@ class DBMConfig:
             raise ValueError(f"hidden must list 2 or 3 positive layer sizes, got {self.hidden}")
         if not 0.0 <= self.mf_damping < 1.0:
             raise ValueError(f"mf_damping must be in [0, 1), got {self.mf_damping}")
-        for name in ("num_chains", "gibbs_steps", "mf_max_iters", "ais_runs"):
+        for name in ("num_chains", "gibbs_steps", "mf_max_iters", "sample_steps", "ais_runs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
@@ -188,6 +190,48 @@ def mean_field_step(params: Params, v: Array, mus: Sequence[Array], damping: flo
         for li, new in updates.items():
             layers[li] = damping * layers[li] + (1.0 - damping) * new
     return tuple(layers[1:])
+
+
+def seed_layers(params: Params, v0: Array) -> Layers:
+    """The initial state of chains seeded with visible states ``v0 [C, D]``: ``v0`` and the
+    bottom-up means of :func:`mean_field_init` for the hidden layers, so that the first sweep's odd
+    layers see a top-down input consistent with the seed (the odd layers' initial values are never
+    read: the first sweep draws them). ``(v0, mu_1 [C, n_1], .., mu_L)``."""
+    v0 = jnp.asarray(v0, jnp.float32)
+    return (v0, *mean_field_init(params, v0))
+
+
+def sample_chain(
+    key: PRNGKey, params: Params, v0: Array, num_steps: int, every: int = 1, *, mean: bool = False
+) -> Array:
+    """Gibbs chains of the DBM seeded with ``v0`` (noise, or existing images), frame by frame.
+
+    One sweep draws the odd layers (``h_1``, ``h_3``) given the even ones, then the even layers
+    (``v``, ``h_2``) given the odd ones; the hidden layers start at :func:`seed_layers`. Frame ``j``
+    is the visible state after ``(j + 1) * every`` sweeps (``v0`` itself is not a frame), or with
+    ``mean`` the mean ``E[v | h_1] = sigmoid(b_0 + h_1 W_0^T)`` of that sweep.
+
+    Args:
+      key: PRNG key (chain ``c`` uses ``random.split(key, C)[c]``).
+      params: DBM params.
+      v0: float [C, D] in {0, 1} (or [0, 1]): noise, marginal draws or flattened seed images.
+      num_steps: sweeps (static).
+      every: sweeps per frame (static, divides ``num_steps``).
+      mean: frames are ``E[v | h_1]`` in [0, 1] instead of binary samples of ``v``.
+
+    Returns:
+      float32 [C, num_steps // every, D].
+
+    Raises:
+      ValueError: when ``v0`` is not ``[C, D]`` with the params' D, or for bad step counts.
+    """
+    num_visible = params["b"][0].shape[0]
+    if v0.ndim != 2 or v0.shape[1] != num_visible:
+        raise ValueError(f"v0 must be [C, {num_visible}] (flattened seeds), got shape {v0.shape}")
+    frame_fn = (lambda s: jax.nn.sigmoid(layer_logits(params, s, 0))) if mean else None
+    return gibbs.sample_chain(
+        key, seed_layers(params, v0), conditionals(params), num_steps, every, frame_fn=frame_fn
+    )
 
 
 def mean_field(
@@ -327,8 +371,8 @@ def make_dbm(config: DBMConfig) -> Model:
       marginals (AIS base), 'chains': (v [C, D], h_1 [C, n_1], ..)}`` started from that marginal.
     * ``loss``: the surrogate of the module docstring; metrics ``mf_iters``, ``mf_residual``,
       ``recon_error`` (``||v - sigmoid(b_0 + mu_1 W_0^T)||^2``) and ``elbo_unnormalized``.
-    * ``sample``: ``sample_steps`` sweeps from the data marginal; binary images ``[n,
-    *image_shape]``.
+    * ``sample``: ``sample_steps`` sweeps of :func:`sample_chain` from the data marginal; binary
+      images ``[n, *image_shape]`` (the data space, what a binarized test set is compared with).
     * ``log_prob``: ``ELBO(v) - log Z_AIS`` (:data:`Likelihood.LOWER_BOUND`): a lower bound on
       ``log p(v)`` up to the AIS error in ``log Z`` (AIS tends to underestimate ``log Z``, which can
       push the reported value above the true bound; use enough intermediate distributions).
@@ -371,10 +415,9 @@ def make_dbm(config: DBMConfig) -> Model:
 
     def sample(params: Params, state: State, key: PRNGKey, n: int) -> Array:
         k0, k_run = jax.random.split(key)
-        (v, *_), _ = gibbs.run_chains(
-            k_run, chains_from(k0, state["base"], n), conditionals(params), config.sample_steps
-        )
-        return v.reshape((n, *config.image_shape))
+        v0 = gibbs.marginal_init(k0, n, jax.nn.sigmoid(state["base"]))
+        steps = config.sample_steps
+        return sample_chain(k_run, params, v0, steps, steps)[:, -1].reshape((n, *config.image_shape))
 
     def log_prob(params: Params, state: State, batch: Batch, key: PRNGKey) -> Array:
         v = _flatten(batch, config.image_shape)
