@@ -16,7 +16,7 @@ from experiments.optimizers import make_optimizer
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "experiments" / "configs"
 NAMES = sorted(p.stem for p in CONFIG_DIR.glob("*_*.py") if not p.stem.startswith("_"))
-TEACHER_RUN = {"consistency_digits", "consistency_fashion_mnist"}  # distil from a trained diffusion run
+TEACHER_RUN = {"consistency_digits", "consistency_fashion_mnist", "dbm_fashion_mnist"}  # start from a trained run
 CPU_SIZED = ("digits", "fashion_mnist")  # the comparison's data sets; the others are sized for accelerators
 
 

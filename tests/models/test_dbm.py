@@ -190,6 +190,35 @@ def test_with_zero_weights_dbm_frames_do_not_depend_on_the_seed():
         dbm.sample_chain(jax.random.PRNGKey(0), p, jnp.ones((4,)), 2, 1)
 
 
+@pytest.mark.parametrize("sizes", [SIZES2, SIZES3])
+def test_from_rbm_keeps_the_rbms_likelihood_and_a_tight_bound(sizes):
+    rng = np.random.default_rng(6)
+    d, h = sizes[:2]
+    rp = {"W": rng.normal(0, 1.5, (d, h)), "b_v": rng.normal(0, 1, d), "b_h": rng.normal(0, 1, h)}
+    # The RBM's exact log p(v), enumerated from its energy -v.b_v - h.b_h - v W h.
+    vs, hs = _states(d), _states(h)
+    neg_e = (vs @ rp["b_v"])[:, None] + (hs @ rp["b_h"])[None] + vs @ rp["W"] @ hs.T
+    log_pv_rbm = _lse(neg_e, 1) - _lse(neg_e)
+    config = dbm.DBMConfig(image_shape=(d, 1, 1), hidden=sizes[1:])
+    p = dbm.from_rbm(jax.random.PRNGKey(0), config, jax.tree.map(jnp.asarray, rp), scale=0.0)
+    log_pv, log_z = _exact_log_pv(p, sizes)
+    np.testing.assert_allclose(log_pv, log_pv_rbm, atol=1e-4)
+    v = jnp.asarray(vs, jnp.float32)
+    mus, _ = dbm.mean_field(p, v, max_iters=100, tol=1e-7)
+    np.testing.assert_allclose(np.asarray(dbm.elbo(p, v, mus), np.float64) - log_z, log_pv, atol=1e-3)
+    # Upper weights are drawn at the given scale; a wrong RBM shape is refused.
+    q = dbm.from_rbm(jax.random.PRNGKey(0), config, jax.tree.map(jnp.asarray, rp), scale=0.1)
+    assert 0.02 < float(jnp.std(q["W"][1])) < 0.3
+    with pytest.raises(ValueError, match="the RBM has W"):
+        dbm.from_rbm(jax.random.PRNGKey(0), config, {**rp, "W": np.zeros((d + 1, h))})
+    # make_dbm starts from them; params of other shapes are refused.
+    model = dbm.make_dbm(config, q)
+    variables = model.init(jax.random.PRNGKey(1), {"image": jnp.ones((2, d, 1, 1))})
+    chex.assert_trees_all_equal(variables["params"], q)
+    with pytest.raises(ValueError, match="initial_params have shapes"):
+        dbm.make_dbm(dbm.DBMConfig(image_shape=(d + 1, 1, 1), hidden=sizes[1:]), q)
+
+
 def test_surrogate_gradient_is_data_minus_model_statistics():
     p = _params(SIZES2, scale=0.5)
     rng = np.random.default_rng(4)
