@@ -18,7 +18,7 @@ from genjax.models import latent_diffusion
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "experiments" / "configs"
 NAMES = sorted(p.stem for p in CONFIG_DIR.glob("*_*.py") if not p.stem.startswith("_"))
-TEACHER_RUN = {"consistency_digits", "consistency_fashion_mnist"}  # distil from a trained diffusion run
+TEACHER_RUN = {"consistency_digits", "consistency_fashion_mnist", "dbm_fashion_mnist"}  # start from a trained run
 LATENT_RUN = {"ldm_digits", "ldm_fashion_mnist"}  # diffuse the latents of a trained autoencoder run
 CPU_SIZED = ("digits", "fashion_mnist")  # the comparison's data sets; the others are sized for accelerators
 # Latent diffusion (the autoencoder stage and the ldm stage) exists for the comparison's data sets only:

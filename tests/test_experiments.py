@@ -136,3 +136,41 @@ def test_two_processes_train_and_evaluate_into_one_workdir(tmp_path):
         [finished] = group.wait()
     assert finished.returncode == 0, finished.output[-3000:]
     assert (tmp_path / "samples.png").exists()
+
+
+def test_dbm_starts_from_a_trained_rbm_run_and_both_score_their_averaged_params(tmp_path):
+    import jax
+    import numpy as np
+
+    from experiments.configs import dbm_digits
+    from genjax import training
+
+    rbm_config = rbm_digits.get_config()
+    rbm_config.model.ais_intermediate, rbm_config.model.ais_runs = 20, 4
+    # A saved RBM run whose averaged params differ from its params (no training step is compiled).
+    rbm_spec = get_spec(rbm_config)
+    train = rbm_spec.to_batch({k: v[:64] for k, v in run.load_split(rbm_config, "train").items()})
+    optimizer = optimizers.make_optimizer(rbm_config.optimizer.to_dict())
+    state = training.create_train_state(rbm_spec.model, optimizer, jax.random.PRNGKey(0), train,
+                                        ema_decay=rbm_spec.ema_decay)
+    state = state.replace(ema_params=jax.tree.map(lambda x: x + 0.1, state.params))
+    ckpt = training.Checkpointer(str(tmp_path / "rbm" / "checkpoints"))
+    ckpt.save(state, {"config": rbm_config.to_dict()})
+    ckpt.close()
+    config = dbm_digits.get_config()
+    config.init_from_rbm, config.teacher_config = True, "rbm_digits"
+    config.teacher_workdir = str(tmp_path / "rbm")
+    spec = get_spec(config)
+    batch = spec.to_batch({k: v[:4] for k, v in run.load_split(config, "train").items()})
+    params = spec.model.init(jax.random.PRNGKey(0), batch)["params"]
+    # The bottom layer is the RBM's averaged (EMA) params, the layer above starts near zero.
+    np.testing.assert_array_equal(params["W"][0], state.ema_params["W"])
+    np.testing.assert_array_equal(params["b"][1], state.ema_params["b_h"])
+    assert float(np.abs(params["W"][1]).max()) < 0.1
+    # The likelihood is the averaged params', as the samples are.
+    test = rbm_spec.to_batch({k: v[:8] for k, v in run.load_split(rbm_config, "test").items()})
+    lp = rbm_spec.log_prob(state, test, jax.random.PRNGKey(1))
+    np.testing.assert_allclose(lp, rbm_spec.model.log_prob(state.ema_params, state.model_state, test,
+                                                           jax.random.PRNGKey(1)))
+    raw = rbm_spec.model.log_prob(state.params, state.model_state, test, jax.random.PRNGKey(1))
+    assert not np.allclose(lp, raw)

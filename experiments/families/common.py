@@ -32,3 +32,14 @@ def identity_images(x: np.ndarray) -> np.ndarray:
 
 def binary_images(x: np.ndarray) -> np.ndarray:
     return 2.0 * np.asarray(x, np.float32) - 1.0
+
+
+def averaged_log_prob(model):
+    """``(train_state, batch, key) -> model.log_prob`` on the EMA params when kept (the params the samples
+    come from), else the params."""
+
+    def log_prob(state, batch, key):
+        params = state.ema_params if state.ema_params is not None else state.params
+        return model.log_prob(params, state.model_state, batch, key)
+
+    return log_prob

@@ -45,6 +45,7 @@ __all__ = [
     "sample_hidden",
     "sample_visible",
     "conditionals",
+    "sample_chain",
     "pseudo_log_likelihood",
     "reconstruction_error",
     "ais_log_z",
@@ -93,7 +94,7 @@ class RBMConfig:
     def __post_init__(self):
         if self.visible not in VISIBLE_KINDS:
             raise ValueError(f"visible must be one of {VISIBLE_KINDS}, got {self.visible!r}")
-        for name in ("num_hidden", "cd_steps", "num_chains", "ais_runs"):
+        for name in ("num_hidden", "cd_steps", "num_chains", "sample_steps", "ais_runs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.ais_intermediate < 3:
@@ -204,22 +205,61 @@ def conditionals(
     )
 
 
-def _run_visible_chains(
+def sample_chain(
     key: PRNGKey,
     params: Params,
     v0: Array,
     num_steps: int,
-    visible: str,
+    every: int = 1,
     *,
-    per_chain_keys: bool = True,
+    visible: str = "bernoulli",
+    mean: bool = False,
 ) -> Array:
-    """Gibbs sweeps of the chains ``v0 [C, D]``. With ``per_chain_keys`` each chain has its own key
-    (``run_chains``, reproducible when the chains are split between devices); otherwise one key per
-    sweep draws the whole batched block at once, which saves the per-chain key splitting inside a
-    training step."""
+    """Gibbs chains seeded with ``v0`` (noise, or existing images), frame by frame.
+
+    One sweep draws ``h ~ p(h | v)`` then ``v ~ p(v | h)``; frame ``j`` is the visible state after
+    ``(j + 1) * every`` sweeps (``v0`` itself is not a frame), or with ``mean`` the mean
+    ``E[v | h]`` of that sweep's ``h``, the grey-level image most papers show (its average over the
+    chain is the Rao-Blackwellised estimate of ``E[v]``).
+
+    Args:
+      key: PRNG key (chain ``c`` uses ``random.split(key, C)[c]``).
+      params: RBM params.
+      v0: float [C, D] initial visible states: binary noise (``gibbs.noise_init``), draws from the
+        data marginal (``gibbs.marginal_init``), or flattened seed images.
+      num_steps: sweeps (static).
+      every: sweeps per frame (static, divides ``num_steps``).
+      visible: ``'bernoulli'`` or ``'gaussian'``.
+      mean: frames are ``E[v | h]`` instead of samples of ``v``.
+
+    Returns:
+      float32 [C, num_steps // every, D]: binary samples (Bernoulli, ``mean=False``), or means in
+      [0, 1] (Bernoulli) / real values.
+
+    Raises:
+      ValueError: when ``v0`` is not ``[C, D]`` with the params' D, or for bad step counts.
+    """
+    num_visible = params["W"].shape[0]
+    if v0.ndim != 2 or v0.shape[1] != num_visible:
+        raise ValueError(f"v0 must be [C, {num_visible}] (flattened seeds), got shape {v0.shape}")
+    h0 = jnp.zeros((v0.shape[0], params["b_h"].shape[0]), jnp.float32)
+    frame_fn = (lambda s: visible_mean(params, s[1], visible)) if mean else None
+    return gibbs.sample_chain(
+        key,
+        (jnp.asarray(v0, jnp.float32), h0),
+        conditionals(params, visible),
+        num_steps,
+        every,
+        frame_fn=frame_fn,
+    )
+
+
+def _negative_chains(key: PRNGKey, params: Params, v0: Array, num_steps: int, visible: str) -> Array:
+    """Gibbs sweeps of the training negatives ``v0 [C, D]``: one key per sweep draws the whole batched
+    block at once, which saves :func:`sample_chain`'s per-chain key splitting inside a training
+    step."""
     h0 = jnp.zeros(v0.shape[:-1] + (params["b_h"].shape[0],), v0.dtype)
-    run = gibbs.run_chains if per_chain_keys else gibbs.run_chain
-    (v, _), _ = run(key, (v0, h0), conditionals(params, visible), num_steps)
+    (v, _), _ = gibbs.run_chain(key, (v0, h0), conditionals(params, visible), num_steps)
     return v
 
 
@@ -342,10 +382,11 @@ def make_rbm(config: RBMConfig) -> Model:
     * ``loss``: ``cd_surrogate(F(v_data), F(stop_gradient(v_neg)))`` after ``cd_steps`` sweeps;
       metrics ``pseudo_log_likelihood`` (Bernoulli only, nats per example) and ``recon_error``
       (none when ``train_metrics`` is off).
-    * ``sample``: ``sample_steps`` sweeps from the data marginal; binary samples (Bernoulli) or the
-      final ``E[v | h]`` (Gaussian), shaped ``[n, *image_shape]``.
-    * ``log_prob``: ``-F(v) - log Z_AIS`` (:data:`~genjax.base.Likelihood.ESTIMATE`); the spread of
-      ``log Z`` is returned by :func:`ais_log_z`.
+    * ``sample``: ``sample_steps`` sweeps of :func:`sample_chain` from the data marginal; binary
+      samples (Bernoulli: the data space, what a binarized test set is compared with) or the last
+      sweep's ``E[v | h]`` (Gaussian), shaped ``[n, *image_shape]``.
+    * ``log_prob``: ``-F(v) - log Z_AIS`` (:data:`~genjax.base.Likelihood.ESTIMATE`); the spread of ``log Z`` is
+      returned by :func:`ais_log_z`.
     """
     visible = config.visible
 
@@ -379,7 +420,7 @@ def make_rbm(config: RBMConfig) -> Model:
         v0 = state["chains"] if config.persistent else v
         frozen = jax.lax.stop_gradient(params)
         v_neg = jax.lax.stop_gradient(
-            _run_visible_chains(k_neg, frozen, v0, config.cd_steps, visible, per_chain_keys=False)
+            _negative_chains(k_neg, frozen, v0, config.cd_steps, visible)
         )
         fe_data = free_energy(params, v, visible)
         value = cd_surrogate(fe_data, free_energy(params, v_neg, visible))
@@ -393,15 +434,16 @@ def make_rbm(config: RBMConfig) -> Model:
         return value, (metrics, new_state)
 
     def sample(params: Params, state: State, key: PRNGKey, n: int) -> Array:
-        k0, k_run, k_last = jax.random.split(key, 3)
+        k0, k_run = jax.random.split(key)
         if visible == "gaussian":
             v0 = state["base"] + jax.random.normal(k0, (n, config.num_visible), jnp.float32)
         else:
             v0 = gibbs.marginal_init(k0, n, jax.nn.sigmoid(state["base"]))
-        v = _run_visible_chains(k_run, params, v0, config.sample_steps, visible)
-        if visible == "gaussian":
-            v = visible_mean(params, sample_hidden(k_last, params, v), visible)
-        return v.reshape((n, *config.image_shape))
+        steps = config.sample_steps
+        frames = sample_chain(
+            k_run, params, v0, steps, steps, visible=visible, mean=visible == "gaussian"
+        )
+        return frames[:, -1].reshape((n, *config.image_shape))
 
     def log_prob(params: Params, state: State, batch: Batch, key: PRNGKey) -> Array:
         log_z, _ = ais_log_z(

@@ -9,7 +9,9 @@ once.
 
 Levels, as everywhere in genjax.samplers: the pure :func:`gibbs_sweep` with every argument explicit,
 the builder :func:`make_gibbs` returning a :class:`genjax.base.Sampler`, and :func:`run_chain` /
-:func:`run_chains` on top of the one scan driver. Conditionals are written for ONE chain (unbatched
+:func:`run_chains` on top of the one scan driver. :func:`sample_chain` returns the frames of many
+chains started from given states: random ones (:func:`noise_init`, :func:`marginal_init`) or existing
+images as seeds. Conditionals are written for ONE chain (unbatched
 layers); ``C`` chains are a ``jax.vmap`` of :func:`run_chain` over ``jax.random.split(key, C)``,
 which XLA turns into one batched matrix product per block. Under ``jax.pmap`` each device runs its
 share of the chains (``pmap(run_chains)`` over per-device keys and initial layers).
@@ -35,6 +37,7 @@ __all__ = [
     "make_gibbs",
     "run_chain",
     "run_chains",
+    "sample_chain",
     "noise_init",
     "marginal_init",
 ]
@@ -210,6 +213,48 @@ def run_chains(
     return jax.vmap(lambda k, li: run_chain(k, li, conditionals, num_steps, **kwargs))(
         keys, tuple(layers)
     )
+
+
+def sample_chain(
+    key: PRNGKey,
+    layers: Layers,
+    conditionals: Sequence[Conditional],
+    num_steps: int,
+    every: int = 1,
+    *,
+    schedule: Optional[Schedule] = None,
+    frame_fn: Optional[Callable[[Layers], Any]] = None,
+) -> Any:
+    """The frames of ``C`` chains started at ``layers``: the visible layer (or ``frame_fn`` of the
+    state) after every ``every`` sweeps.
+
+    Frame ``j`` is the state after ``(j + 1) * every`` sweeps; the initial state is not a frame (a
+    chain seeded with images ``v0`` has ``v0`` as its sweep-0 state, which the caller holds). The
+    chains are :func:`run_chains` (one key per chain from ``random.split(key, C)``), so the frames
+    of chain ``c`` do not depend on how many other chains run beside it.
+
+    Args:
+      key: one PRNG key for all chains.
+      layers: initial layers, each ``[C, ...]``: noise (:func:`noise_init`), the data marginal
+        (:func:`marginal_init`) or seed images in the visible layer.
+      conditionals: per-chain (unbatched) conditional samplers.
+      num_steps: sweeps (static, >= 0).
+      every: sweeps per frame (static, >= 1, divides ``num_steps``).
+      schedule: default :func:`alternating_schedule`.
+      frame_fn: ``layers -> pytree`` of one chain (default: the visible layer ``layers[0]``; e.g. the
+        mean ``E[v | h]`` of the last sweep).
+
+    Returns:
+      The frames, ``[C, num_steps // every, ...]`` per leaf.
+
+    Raises:
+      ValueError: for bad step counts or layers whose chain axes differ.
+    """
+    frame_fn = (lambda s: s[0]) if frame_fn is None else frame_fn
+    _, frames = run_chains(
+        key, layers, conditionals, num_steps, schedule=schedule, thin=every, trace_fn=frame_fn
+    )
+    return frames
 
 
 def noise_init(key: PRNGKey, num_chains: int, shape: Sequence[int], p: float = 0.5) -> Array:

@@ -130,6 +130,95 @@ def test_gibbs_chains_match_the_exact_marginal():
     assert 0.5 * np.abs(emp - np.exp(log_pv)).sum() < 0.03
 
 
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _bern(x, logits):
+    # prod_i p(x_i) under Bernoulli(sigmoid(logits)): x [N, n], logits [M, n] -> [M, N]
+    q = _sigmoid(logits)[:, None]
+    return np.prod(np.where(x[None] > 0, q, 1 - q), -1)
+
+
+def _first_frame_law(p, v0):
+    """Law of v after one sweep from v0, the hidden layers seeded by the bottom-up pass (doubled
+    weights below the top, Salakhutdinov & Hinton 2009): h1 ~ p(h1 | v0, mu2), v ~ p(v | h1)."""
+    w0, w1 = (np.asarray(w, np.float64) for w in p["W"])
+    b0, b1, b2 = (np.asarray(b, np.float64) for b in p["b"])
+    mu2 = _sigmoid(_sigmoid(2 * v0 @ w0 + b1) @ w1 + b2)
+    h1s = _states(SIZES2[1])
+    p_h1 = _bern(h1s, (b1 + v0 @ w0 + mu2 @ w1.T)[None])[0]
+    return p_h1 @ _bern(_states(SIZES2[0]), h1s @ w0.T + b0)
+
+
+def _index4(x):
+    return np.asarray(x).astype(int) @ (2 ** np.arange(3, -1, -1))
+
+
+def test_sample_chain_starts_at_the_seed_and_reaches_the_exact_marginal():
+    from scipy import stats
+
+    p = _params(SIZES2, scale=2.0, seed=3)
+    pv = np.exp(_exact_log_pv(p, SIZES2)[0])
+    c = 4000
+    for a in (0b0000, 0b1111):
+        v0 = np.tile(_states(4)[a], (c, 1))
+        frames = jax.jit(lambda k, v0=v0: dbm.sample_chain(k, p, jnp.asarray(v0), 40, 1))(
+            jax.random.PRNGKey(a)
+        )
+        chex.assert_shape(frames, (c, 40, 4))
+        # Frame 0 is one sweep from the seed (exactly enumerated law, chi-square at a fixed seed);
+        # the last frame has forgotten it (TV to the exact marginal; sampling TV ~ 0.02).
+        law = _first_frame_law(p, _states(4)[a])
+        first = np.bincount(_index4(frames[:, 0]), minlength=16)
+        assert stats.chisquare(first, law * c).pvalue > 1e-3
+        assert stats.chisquare(first, pv * c).pvalue < 1e-6
+        last = np.bincount(_index4(frames[:, -1]), minlength=16)
+        assert 0.5 * np.abs(last / c - pv).sum() < 0.04
+
+
+def test_with_zero_weights_dbm_frames_do_not_depend_on_the_seed():
+    p = _params(SIZES2)
+    p = {**p, "W": [jnp.zeros_like(w) for w in p["W"]]}
+    run = jax.jit(lambda v0: dbm.sample_chain(jax.random.PRNGKey(0), p, v0, 3, 1))
+    a, b = run(jnp.zeros((2000, 4))), run(jnp.ones((2000, 4)))
+    np.testing.assert_array_equal(a, b)
+    means = dbm.sample_chain(jax.random.PRNGKey(0), p, jnp.ones((3, 4)), 2, 2, mean=True)
+    np.testing.assert_allclose(means[:, 0], np.broadcast_to(_sigmoid(np.asarray(p["b"][0])), (3, 4)),
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="v0 must be"):
+        dbm.sample_chain(jax.random.PRNGKey(0), p, jnp.ones((4,)), 2, 1)
+
+
+@pytest.mark.parametrize("sizes", [SIZES2, SIZES3])
+def test_from_rbm_keeps_the_rbms_likelihood_and_a_tight_bound(sizes):
+    rng = np.random.default_rng(6)
+    d, h = sizes[:2]
+    rp = {"W": rng.normal(0, 1.5, (d, h)), "b_v": rng.normal(0, 1, d), "b_h": rng.normal(0, 1, h)}
+    # The RBM's exact log p(v), enumerated from its energy -v.b_v - h.b_h - v W h.
+    vs, hs = _states(d), _states(h)
+    neg_e = (vs @ rp["b_v"])[:, None] + (hs @ rp["b_h"])[None] + vs @ rp["W"] @ hs.T
+    log_pv_rbm = _lse(neg_e, 1) - _lse(neg_e)
+    config = dbm.DBMConfig(image_shape=(d, 1, 1), hidden=sizes[1:])
+    p = dbm.from_rbm(jax.random.PRNGKey(0), config, jax.tree.map(jnp.asarray, rp), scale=0.0)
+    log_pv, log_z = _exact_log_pv(p, sizes)
+    np.testing.assert_allclose(log_pv, log_pv_rbm, atol=1e-4)
+    v = jnp.asarray(vs, jnp.float32)
+    mus, _ = dbm.mean_field(p, v, max_iters=100, tol=1e-7)
+    np.testing.assert_allclose(np.asarray(dbm.elbo(p, v, mus), np.float64) - log_z, log_pv, atol=1e-3)
+    # Upper weights are drawn at the given scale; a wrong RBM shape is refused.
+    q = dbm.from_rbm(jax.random.PRNGKey(0), config, jax.tree.map(jnp.asarray, rp), scale=0.1)
+    assert 0.02 < float(jnp.std(q["W"][1])) < 0.3
+    with pytest.raises(ValueError, match="the RBM has W"):
+        dbm.from_rbm(jax.random.PRNGKey(0), config, {**rp, "W": np.zeros((d + 1, h))})
+    # make_dbm starts from them; params of other shapes are refused.
+    model = dbm.make_dbm(config, q)
+    variables = model.init(jax.random.PRNGKey(1), {"image": jnp.ones((2, d, 1, 1))})
+    chex.assert_trees_all_equal(variables["params"], q)
+    with pytest.raises(ValueError, match="initial_params have shapes"):
+        dbm.make_dbm(dbm.DBMConfig(image_shape=(d + 1, 1, 1), hidden=sizes[1:]), q)
+
+
 def test_surrogate_gradient_is_data_minus_model_statistics():
     p = _params(SIZES2, scale=0.5)
     rng = np.random.default_rng(4)
