@@ -157,8 +157,10 @@ def compare(
     if unknown:
         raise ValueError(f"unknown families {unknown}; valid choices: {list(FAMILIES)}")
     families = [f for f in FAMILIES if not only or f in only]
-    if "consistency" in families and "diffusion" not in families:
-        families.insert(families.index("consistency"), "diffusion")  # the teacher trains first
+    for family in list(families):  # a run another family starts from (its teacher) trains first
+        teacher = family_config(family, dataset, budget, workdir).get("teacher_config", "").split("_")[0]
+        if teacher and teacher not in families:
+            families.insert(families.index(family), teacher)
     from tqdm.auto import tqdm
 
     rows, gallery = [], []
