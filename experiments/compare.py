@@ -236,8 +236,8 @@ def markdown_table(report: dict[str, Any]) -> str:
         f"{'; '.join(provenance)} (k = 5 neighbours). These are not Inception FIDs and are not comparable "
         "with other papers' FIDs. "
         + (f"{', '.join(binary)} are judged against the binarized test images (threshold 0.5) and their "
-           "likelihood is nats per binarized image; " if binary else "")
-        + "the other likelihoods are bits/dim of the stored pixels (uniform dequantization for continuous "
+           "likelihood is nats per binarized image; the other " if binary else "The ")
+        + "likelihoods are bits/dim of the stored pixels (uniform dequantization for continuous "
         f"densities), on the first {' / '.join(map(str, examples)) or '-'} test images. Kinds: exact (flows, "
         "PixelCNN), lower bound (VAE IWAE, DBM), estimate (RBM AIS, probability-flow ODE).\n"
     )
