@@ -40,6 +40,7 @@ def _ldm_config(ae_workdir, num_steps):
     return config
 
 
+@pytest.mark.slow  # 27 s; CI runs it in `make test-slow`
 def test_latent_diffusion_trains_resumes_and_keeps_its_scale_factor(autoencoder_run, tmp_path, monkeypatch):
     ae_config, ae_workdir, ae_state = autoencoder_run
     workdir = str(tmp_path)

@@ -8,6 +8,9 @@ import pytest
 NOTEBOOKS = sorted((pathlib.Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
+# Slow: 3.5 min of CPU in all; CI runs them in `make test-slow`, and `make docs` executes every
+# notebook again and fails on an error.
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(path, tmp_path):
     import nbformat

@@ -9,6 +9,7 @@ import pathlib
 import re
 
 import numpy as np
+import pytest
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 SHRINK = (
@@ -25,6 +26,7 @@ def _python_blocks(text: str) -> list[tuple[int, str]]:
     ]
 
 
+@pytest.mark.slow  # 52 s; CI runs it in `make test-slow`
 def test_readme_python_blocks_run(tmp_path, monkeypatch):
     blocks = _python_blocks(README.read_text())
     assert len(blocks) >= 2
