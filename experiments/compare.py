@@ -48,7 +48,8 @@ def label(config) -> str:
     if config.family == "dbm":
         return f"DBM ({', '.join(map(str, m.hidden))})"
     if config.family == "vae":
-        return f"VAE ({m.architecture}, {m.likelihood})"
+        prior = "fitted Gaussian prior" if m.get("prior") == "gaussian" else "N(0, I) prior"
+        return f"VAE ({m.architecture}, {m.likelihood}, {prior}, decoder {m.get('sample_output', 'mean')})"
     if config.family == "gan":
         return f"GAN ({m.loss}{', SN' if m.get('spectral_norm') else ''})"
     if config.family == "flow":

@@ -44,6 +44,14 @@ def _images(dataset: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(transforms.to_symmetric(raw["image"], levels)), binary
 
 
+def gaussian_fit(train: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` draws of one full-covariance Gaussian fitted to the ``train [N, H, W, C]`` pixels,
+    clipped to [-1, 1]: float32 ``[n, H, W, C]``."""
+    flat = train.reshape(len(train), -1).astype(np.float64)
+    x = rng.multivariate_normal(flat.mean(0), np.cov(flat, rowvar=False), size=n)
+    return np.clip(x, -1.0, 1.0).reshape((n, *train.shape[1:])).astype(np.float32)
+
+
 def baselines(train: np.ndarray, test: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
     """Named image sets, float32 ``[N, H, W, C]`` in [-1, 1], built from ``train`` (and, for the
     memoriser, ``test``) images in [-1, 1]."""
@@ -55,13 +63,12 @@ def baselines(train: np.ndarray, test: np.ndarray, seed: int = 0) -> dict[str, n
     queries = test[:NUM_GENERATED].reshape(min(len(test), NUM_GENERATED), -1).astype(np.float64)
     # |q - t|^2 = |q|^2 - 2 q.t + |t|^2, one matrix product instead of a [Q, T, D] difference.
     d2 = (queries**2).sum(1)[:, None] - 2.0 * queries @ flat.T + (flat**2).sum(1)[None]
-    mean, cov = flat.mean(0), np.cov(flat, rowvar=False)
     clip = lambda x: np.clip(x, -1.0, 1.0).reshape(shape).astype(np.float32)
     out = {
         "nearest train": train[d2.argmin(1)],
         "10 train images x100": np.tile(train[rng.choice(len(train), 10, replace=False)], (100, 1, 1, 1)),
         "uniform noise": rng.uniform(-1, 1, size=shape).astype(np.float32),
-        "gaussian fit (full)": clip(rng.multivariate_normal(mean, cov, size=NUM_GENERATED)),
+        "gaussian fit (full)": gaussian_fit(train, NUM_GENERATED, rng),
     }
     fit_rows = flat[rng.choice(len(flat), min(len(flat), 20_000), replace=False)]
     for k in (10, 40):

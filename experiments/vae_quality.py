@@ -62,7 +62,9 @@ def model_configs(data: study.StudyData, iwae: int, chunk: int) -> dict[str, vae
         kl_warmup_steps=sizes["kl_warmup_steps"], iwae_samples=iwae, iwae_chunk=chunk, levels=data.levels,
     )
     return {
-        "binary_mlp": vae.VAEConfig(hidden=sizes["hidden"], likelihood="bernoulli", **common),
+        "binary_mlp": vae.VAEConfig(
+            hidden=sizes["hidden"], likelihood="bernoulli", sample_output="draw", **common
+        ),
         "mlp_logistic": vae.VAEConfig(hidden=sizes["hidden"], likelihood="logistic", **common),
         "conv_logistic": vae.VAEConfig(
             architecture="conv", channels=sizes["channels"], likelihood="logistic", **common

@@ -18,6 +18,8 @@ __all__ = [
     "categorical_log_prob",
     "discretized_logistic_log_prob",
     "discretized_logistic_mixture_log_prob",
+    "discretized_logistic_mean",
+    "discretized_logistic_mode",
     "sample_discretized_logistic_mixture",
 ]
 
@@ -101,6 +103,63 @@ def discretized_logistic_log_prob(mean: Array, log_scale: Array, x: Array, num_l
       float [B].
     """
     return _sum_event(_discretized_logistic_log_pmf(mean, log_scale, x, num_levels))
+
+
+def discretized_logistic_mean(mean: Array, log_scale: Array, num_levels: int) -> Array:
+    """Elementwise ``E[x]`` of the discretized logistic of :func:`discretized_logistic_log_prob`.
+
+    Not ``mean`` clipped to [-1, 1]: the edge bins hold the whole tails, so a wide logistic centred
+    inside the interval has its expectation pulled towards the centre of the grid. With the L - 1
+    bin boundaries ``b_j = -1 + (2 j - 1) h`` (j = 1..L-1, ``h = 1 / (L - 1)``) and levels spaced
+    ``2 h`` apart, ``E[x] = -1 + 2 h sum_j P(x > b_j) = -1 + 2 h sum_j sigmoid((mean - b_j) / s)``.
+    The sum runs as a loop over the boundaries, so memory stays that of ``mean`` for L = 256.
+
+    Args:
+      mean, log_scale: float [...] (broadcast against each other).
+      num_levels: L >= 2.
+
+    Returns:
+      float [...] in [-1, 1].
+    """
+    h = 1.0 / (num_levels - 1)
+    mean, log_scale = jnp.broadcast_arrays(mean, log_scale)
+    inv_s = jnp.exp(-log_scale)
+
+    def add_tail(j, total):
+        return total + jax.nn.sigmoid(inv_s * (mean - (-1.0 + (2 * j - 1) * h)))
+
+    tails = jax.lax.fori_loop(1, num_levels, add_tail, jnp.zeros_like(mean))
+    return -1.0 + 2.0 * h * tails
+
+
+def discretized_logistic_mode(mean: Array, log_scale: Array, num_levels: int) -> Array:
+    """Elementwise most probable level of the discretized logistic of
+    :func:`discretized_logistic_log_prob`.
+
+    The logistic density is symmetric and unimodal, so among the interior bins (all of width 2 h)
+    the one whose level is nearest ``mean`` holds the most mass; the mode is that level or one of
+    the two edge levels, whose bins hold the tails ``sigmoid((-1 + h - mean) / s)`` and
+    ``sigmoid((mean - 1 + h) / s)``. Ties go to the lower level.
+
+    Args:
+      mean, log_scale: float [...] (broadcast against each other).
+      num_levels: L >= 2.
+
+    Returns:
+      float [...] on the grid of L values in [-1, 1].
+    """
+    h = 1.0 / (num_levels - 1)
+    mean, log_scale = jnp.broadcast_arrays(mean, log_scale)
+    inv_s = jnp.exp(-log_scale)
+    low = jax.nn.sigmoid(inv_s * (-1.0 + h - mean))
+    high = jax.nn.sigmoid(inv_s * (mean - 1.0 + h))
+    if num_levels == 2:
+        return jnp.where(high > low, 1.0, -1.0)
+    k = jnp.clip(jnp.round((mean + 1.0) / (2.0 * h)), 1, num_levels - 2)
+    level = -1.0 + 2.0 * h * k
+    inner = jax.nn.sigmoid(inv_s * (level + h - mean)) - jax.nn.sigmoid(inv_s * (level - h - mean))
+    best = jnp.argmax(jnp.stack([low, inner, high]), axis=0)
+    return jnp.choose(best, [jnp.full_like(mean, -1.0), level, jnp.ones_like(mean)], mode="clip")
 
 
 def discretized_logistic_mixture_log_prob(

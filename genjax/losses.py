@@ -14,6 +14,7 @@ from genjax.typing import Array, PRNGKey
 
 __all__ = [
     "gaussian_kl",
+    "gaussian_kl_full_prior",
     "cd_surrogate",
     "nonsaturating_d_loss",
     "nonsaturating_g_loss",
@@ -44,6 +45,29 @@ def gaussian_kl(mean: Array, log_var: Array) -> Array:
       float [B], in nats.
     """
     return 0.5 * _sum_event(jnp.square(mean) + jnp.exp(log_var) - 1.0 - log_var)
+
+
+def gaussian_kl_full_prior(mean: Array, log_var: Array, prior_mean: Array, prior_tril: Array) -> Array:
+    """KL(N(mean, diag(exp(log_var))) || N(prior_mean, L L^T)) per example, L = ``prior_tril``.
+
+    ``0.5 * (tr(S^-1 V) + |L^-1 (mean - prior_mean)|^2 - Z + log det S - sum(log_var))`` with
+    ``S = L L^T`` and ``V = diag(exp(log_var))``; ``tr(S^-1 V) = sum_j v_j |column j of L^-1|^2``.
+    With ``prior_mean = 0`` and ``L = I`` it is :func:`gaussian_kl`.
+
+    Args:
+      mean, log_var: float [B, Z].
+      prior_mean: float [Z].
+      prior_tril: float [Z, Z], lower triangular with a positive diagonal.
+
+    Returns:
+      float [B], in nats.
+    """
+    z = mean.shape[-1]
+    inv = jax.scipy.linalg.solve_triangular(prior_tril, jnp.eye(z, dtype=mean.dtype), lower=True)
+    trace = jnp.exp(log_var) @ jnp.sum(jnp.square(inv), axis=0)
+    whitened = (mean - prior_mean) @ inv.T
+    log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(prior_tril)))
+    return 0.5 * (trace + jnp.sum(jnp.square(whitened), -1) - z + log_det - jnp.sum(log_var, -1))
 
 
 def cd_surrogate(free_energy_data: Array, free_energy_negative: Array) -> Array:

@@ -9,6 +9,8 @@ def get_config():
     c.model.latent_dim = 32
     c.model.channels = (32, 64)
     c.model.likelihood = "logistic"
+    c.model.prior = "gaussian"  # fitted to the aggregate posterior: N(0, I) left holes (vae_diagnostics)
+    c.model.sample_output = "mean"
     c.model.kl_warmup_steps = 1000
     c.model.iwae_samples = 1000
     c.model.iwae_chunk = 100

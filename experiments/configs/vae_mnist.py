@@ -10,6 +10,7 @@ def get_config():
     c.model.hidden = (400,)
     c.model.latent_dim = 20
     c.model.likelihood = "bernoulli"
+    c.model.sample_output = "draw"  # judged against the binarized test images
     c.model.kl_warmup_steps = 10_000
     c.model.iwae_samples = 5000
     c.model.iwae_chunk = 500
