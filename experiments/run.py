@@ -187,10 +187,19 @@ def reference_images(spec: FamilySpec, raw: dict) -> np.ndarray:
     return np.asarray(spec.to_images(spec.to_batch(raw)["image"]))
 
 
+def save_samples(path: str, images: np.ndarray) -> None:
+    """Writes the evaluated samples (float32 [N, H, W, C] in [-1, 1]) to ``path`` (an ``.npz`` with key
+    ``'images'``) through a temporary file, so a cut-off write never leaves a half file: a changed
+    feature extractor rescores them without sampling again."""
+    tmp = path + ".tmp.npz"
+    np.savez_compressed(tmp, images=np.asarray(images, np.float32))
+    os.replace(tmp, path)
+
+
 def evaluate(config, workdir: str) -> dict[str, Any]:
     """FID / KID / precision / recall / density / coverage against the test split under the dataset's
     feature extractor, sampling speed, and the test likelihood, written to ``workdir/eval.json``
-    (process 0; every process returns the same result).
+    (process 0; every process returns the same result), the samples to ``workdir/samples.npz``.
 
     ``config.eval.num_samples`` images are drawn; the likelihood is computed on the first
     ``config.eval.likelihood_examples`` test images (all when 0 or absent) and reported in nats per
@@ -205,6 +214,8 @@ def evaluate(config, workdir: str) -> dict[str, Any]:
     spec, state = restore(config, workdir)
     n = config.eval.num_samples
     images, seconds_per_image = draw_timed(spec, state, jax.random.PRNGKey(config.eval.seed), n)
+    if jax.process_index() == 0:
+        save_samples(os.path.join(workdir, "samples.npz"), images)
     test = load_split(config, "test")
     reference = reference_images(spec, test)
     result = evaluation.evaluate_images(

@@ -15,8 +15,9 @@ __all__ = ["ImageClassifier"]
 
 
 class ImageClassifier(nn.Module):
-    """Conv(3x3) blocks with ReLU, 2x2 average pooling after each block from ``pool_from`` on, a
-    dense feature layer and a linear head.
+    """Blocks of ``convs_per_block`` Conv(3x3)+ReLU layers, 2x2 pooling (average or max) after each
+    block from ``pool_from`` on, a dense feature layer and a linear head (a VGG-style stack,
+    Simonyan & Zisserman, 2015).
 
     Attributes:
       num_classes: output classes.
@@ -33,13 +34,22 @@ class ImageClassifier(nn.Module):
     channels: Sequence[int] = (32, 64)
     feature_dim: int = 128
     pool_from: int = 1
+    convs_per_block: int = 1
+    pool: str = "avg"
 
     @nn.compact
     def __call__(self, x: Array) -> tuple[Array, Array]:
+        if self.pool not in ("avg", "max"):
+            raise ValueError(f"pool must be 'avg' or 'max', got {self.pool!r}")
+        pool = nn.avg_pool if self.pool == "avg" else nn.max_pool
         for i, width in enumerate(self.channels):
-            x = jax.nn.relu(nn.Conv(width, (3, 3), name=f"conv_{i}")(x))
+            for j in range(self.convs_per_block):
+                # The first conv of a block keeps the name of the one-conv layout, so weights saved
+                # before ``convs_per_block`` existed still load.
+                name = f"conv_{i}" if j == 0 else f"conv_{i}_{j}"
+                x = jax.nn.relu(nn.Conv(width, (3, 3), name=name)(x))
             if i >= self.pool_from:
-                x = nn.avg_pool(x, (2, 2), strides=(2, 2))
+                x = pool(x, (2, 2), strides=(2, 2))
         features = jax.nn.relu(
             nn.Dense(self.feature_dim, name="features")(x.reshape(x.shape[0], -1))
         )

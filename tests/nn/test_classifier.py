@@ -36,8 +36,8 @@ def test_shipped_fashion_mnist_weights_score_what_meta_json_says():
     extractor = features.dataset_features("fashion_mnist")
     _, probs = extractor.apply(np.asarray(transforms.to_symmetric(test["image"], 256)))
     accuracy = np.mean(probs.argmax(1) == test["label"])
-    # 0.9066 on the 10,000 test images; the target of 0.93 is not reached by these weights.
-    assert accuracy >= 0.90
+    # 0.9241 on the 10,000 test images; the target of 0.93 is not reached by these weights.
+    assert accuracy >= 0.92
     assert extractor.test_accuracy == pytest.approx(accuracy, abs=1e-4)
 
 
@@ -65,3 +65,33 @@ def test_logits_are_a_linear_head_on_the_returned_features():
 def test_missing_classifier_names_the_file_and_the_command_that_makes_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="meta.json.*experiments.train_classifier"):
         features.load_classifier(str(tmp_path / "nothing"))
+
+
+def test_two_convs_per_block_and_max_pooling_match_a_hand_written_forward_pass():
+    net = ImageClassifier(num_classes=3, channels=(2, 4), feature_dim=5, pool_from=0, convs_per_block=2, pool="max")
+    x = jax.random.uniform(jax.random.PRNGKey(0), (2, 8, 8, 1), minval=-1, maxval=1)
+    params = net.init(jax.random.PRNGKey(1), x)["params"]
+    assert set(params) == {"conv_0", "conv_0_1", "conv_1", "conv_1_1", "features", "head"}
+
+    def conv(h, p):
+        out = jax.lax.conv_general_dilated(h, p["kernel"], (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return np.maximum(out + p["bias"], 0.0)
+
+    def max_pool(h):  # 2x2 blocks, stride 2, by reshaping
+        b, hh, ww, c = h.shape
+        return np.asarray(h).reshape(b, hh // 2, 2, ww // 2, 2, c).max(axis=(2, 4))
+
+    h = np.asarray(x)
+    for block in ("conv_0", "conv_1"):
+        h = max_pool(conv(conv(h, params[block]), params[f"{block}_1"]))
+    feats = np.maximum(h.reshape(2, -1) @ params["features"]["kernel"] + params["features"]["bias"], 0.0)
+    logits = feats @ params["head"]["kernel"] + params["head"]["bias"]
+    got_logits, got_feats = net.apply({"params": params}, x)
+    np.testing.assert_allclose(got_feats, feats, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got_logits, logits, rtol=1e-5, atol=1e-5)
+
+
+def test_unknown_pooling_is_named():
+    net = ImageClassifier(pool="median")
+    with pytest.raises(ValueError, match="pool must be 'avg' or 'max', got 'median'"):
+        net.init(jax.random.PRNGKey(0), np.zeros((1, 8, 8, 1), np.float32))
