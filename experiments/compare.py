@@ -23,6 +23,7 @@ import json
 import math
 import os
 import sys
+import time
 from typing import Any
 
 import jax
@@ -118,7 +119,9 @@ def _num_params(state) -> int:
 
 
 def _row(config, family_dir: str) -> dict[str, Any]:
-    """Trains (or resumes) and evaluates one family; the row is cached in ``family_dir/row.json``."""
+    """Trains (or resumes) and evaluates one family; the row is cached in ``family_dir/row.json``.
+    ``eval_seconds`` is the evaluation's wall time (sampling, features, likelihood): with
+    ``train_seconds`` it adds up a budget's cost across resumed sessions."""
     cached = os.path.join(family_dir, "row.json")
     if os.path.exists(cached):
         with open(cached) as f:
@@ -126,7 +129,9 @@ def _row(config, family_dir: str) -> dict[str, Any]:
         if row.get("train_steps") == config.train.num_steps and row.get("num_generated") == config.eval.num_samples:
             return row
     run.train(config, family_dir, progress=False)
+    start = time.perf_counter()
     result = run.evaluate(config, family_dir)
+    eval_seconds = time.perf_counter() - start
     _, state = run.restore(config, family_dir)
     row = {
         "family": label(config),
@@ -135,6 +140,7 @@ def _row(config, family_dir: str) -> dict[str, Any]:
         "train_steps": config.train.num_steps,
         "batch_size": config.train.batch_size,
         "train_seconds": train_seconds(family_dir),
+        "eval_seconds": eval_seconds,
         "loss_variance_last_half": loss_variance(family_dir),
         **result,
     }
@@ -170,9 +176,12 @@ def compare(
         config = family_config(family, dataset, budget, workdir)
         bar.set_description(f"{label(config)}")
         family_dir = os.path.join(workdir, f"{family}_{dataset}")
+        row_stage = {}
         if "autoencoder_config" in config:
-            _train_stage(config.autoencoder_config.split("_")[0], dataset, budget, workdir)
-        rows.append(_row(config, family_dir))
+            stage = config.autoencoder_config.split("_")[0]
+            _train_stage(stage, dataset, budget, workdir)
+            row_stage = {"stage_train_seconds": train_seconds(os.path.join(workdir, f"{stage}_{dataset}"))}
+        rows.append({**_row(config, family_dir), **row_stage})
         spec, state = run.restore(config, family_dir)
         gallery.append((label(config), run._draw(spec, state, jax.random.PRNGKey(123), 10)))
     report = {
@@ -214,15 +223,15 @@ def markdown_table(report: dict[str, Any]) -> str:
     """The comparison as a markdown table (one row per family) and a note naming the data, the
     extractor, the sample counts and the reference split."""
     head = (
-        "| family | params | steps x batch | train s | NFE/sample | s / 1k samples | FID | KID | precision "
+        "| family | params | steps x batch | train s | eval s | NFE/sample | s / 1k samples | FID | KID | precision "
         "| recall | coverage | classes covered | test likelihood | kind | loss var |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
     for r in report["rows"]:
         lines.append(
             f"| {r['family']} | {r['params']:,} | {r['train_steps']:,} x {r.get('batch_size', '-')} "
-            f"| {_fmt(r['train_seconds'], '.0f')} | {r.get('nfe', '-')} "
+            f"| {_fmt(r['train_seconds'], '.0f')} | {_fmt(r.get('eval_seconds'), '.0f')} | {r.get('nfe', '-')} "
             f"| {_fmt(r.get('sample_seconds_per_1000'), '.2f')} | {_fmt(r.get('fid'))} | {_fmt(r.get('kid'))} "
             f"| {_fmt(r.get('precision'), '.2f')} | {_fmt(r.get('recall'), '.2f')} "
             f"| {_fmt(r.get('coverage'), '.2f')} | {_fmt(r.get('classes_covered'))} | {_likelihood_cell(r)} "
@@ -242,6 +251,11 @@ def markdown_table(report: dict[str, Any]) -> str:
         f"densities), on the first {' / '.join(map(str, examples)) or '-'} test images. Kinds: exact (flows, "
         "PixelCNN), lower bound (VAE IWAE, DBM), estimate (RBM AIS, probability-flow ODE).\n"
     )
+    rows = report["rows"]
+    if all("eval_seconds" in r for r in rows):
+        total = sum(r["train_seconds"] + r["eval_seconds"] + r.get("stage_train_seconds", 0.0) for r in rows)
+        note += (f"Training plus evaluation of these rows, the latent model's autoencoder stage included: "
+                 f"{total / 60:.1f} min (a sum over rows, so it adds up resumed sessions).\n")
     return head + "\n".join(lines) + "\n" + note
 
 

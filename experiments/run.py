@@ -228,23 +228,32 @@ def evaluate(config, workdir: str) -> dict[str, Any]:
     batch = spec.to_batch({k: v[:limit] for k, v in test.items()})
     log_prob = None
     if spec.log_prob is not None:
-        log_prob = lambda b: spec.log_prob(state, b, jax.random.PRNGKey(1))
+        log_prob = lambda b, k: spec.log_prob(state, b, k)
         result["likelihood"] = spec.likelihood
     elif spec.model.log_prob is not None:
-        log_prob = lambda b: spec.model.log_prob(state.params, state.model_state, b, jax.random.PRNGKey(1))
+        log_prob = lambda b, k: spec.model.log_prob(state.params, state.model_state, b, k)
         result["likelihood"] = spec.model.likelihood.value
     if log_prob is not None:
         size = len(batch["image"])
 
-        def share(p: int, m: int) -> np.ndarray:
-            """Columns: log-likelihood, solver error (nan without a solver), network evaluations; the
-            last share repeats the last example as padding."""
-            rows = np.minimum(np.arange(p * m, (p + 1) * m), size - 1)
-            out = log_prob({k: v[rows] for k, v in batch.items()})
+        step = max(1, min(config.eval.get("likelihood_batch", 100), size))
+
+        def rows_of(rows: np.ndarray) -> np.ndarray:
+            # Each call's randomness (IWAE draws, Hutchinson probes) is its own, keyed by its first row.
+            out = log_prob({k: v[rows] for k, v in batch.items()}, jax.random.fold_in(jax.random.PRNGKey(1), int(rows[0])))
             if isinstance(out, ode.LogLikelihood):
                 return np.stack([np.asarray(out.log_prob), np.asarray(out.error),
-                                 np.broadcast_to(np.asarray(out.nfe, np.float64), (m,))], -1)
-            return np.stack([np.asarray(out), np.full(m, np.nan), np.zeros(m)], -1)
+                                 np.broadcast_to(np.asarray(out.nfe, np.float64), (len(rows),))], -1)
+            return np.stack([np.asarray(out), np.full(len(rows), np.nan), np.zeros(len(rows))], -1)
+
+        def share(p: int, m: int) -> np.ndarray:
+            """Columns: log-likelihood, solver error (nan without a solver), network evaluations.
+            Computed ``eval.likelihood_batch`` examples at a time (an IWAE bound holds K decoder
+            outputs per example), every call the same size, so it compiles once: the last share and
+            the last call repeat the last example as padding."""
+            rows = np.minimum(np.arange(p * m, (p + 1) * m), size - 1)
+            padded = np.concatenate([rows, np.full(-len(rows) % step, size - 1, rows.dtype)])
+            return np.concatenate([rows_of(r) for r in np.split(padded, len(padded) // step)])[:m]
 
         columns = _split_among_processes(share, size)
         solver_error = None if np.all(np.isnan(columns[:, 1])) else columns[:, 1]
