@@ -70,7 +70,8 @@ def label(config) -> str:
 
 def family_config(family: str, dataset: str, budget: str, workdir: str):
     """The family's config on ``dataset`` with its steps scaled by the budget, checkpoints every tenth
-    of the run (so a rerun resumes), and the budget's sample count."""
+    of the run (so a rerun resumes), and the budget's sample count (and share of a costly
+    likelihood's test subset)."""
     if budget not in BUDGETS:
         raise ValueError(f"unknown budget {budget!r}; valid choices: {list(BUDGETS)}")
     config = importlib.import_module(f"experiments.configs.{family}_{dataset}").get_config()
@@ -79,6 +80,11 @@ def family_config(family: str, dataset: str, budget: str, workdir: str):
     config.train.checkpoint_every = max(steps // 10, 10)
     config.train.log_every = 10
     config.eval.num_samples = EVAL_SAMPLES[budget]
+    if config.eval.get("likelihood_examples", 0):
+        # A costly likelihood (IWAE, ODE) runs on a subset of the test images, which scales with the
+        # sample count (its standard error is reported with it).
+        share = EVAL_SAMPLES[budget] / EVAL_SAMPLES["default"]
+        config.eval.likelihood_examples = max(int(config.eval.likelihood_examples * share), 10)
     if "teacher_workdir" in config:
         config.teacher_workdir = os.path.join(workdir, config.teacher_config)
     if "autoencoder_workdir" in config:
