@@ -61,8 +61,10 @@ def label(config) -> str:
         sampler = f"Heun-{m.sample_steps}" if m.kind == "edm" else f"DDIM-{m.sample_steps}"
         return f"Diffusion ({m.kind.upper()}, {sampler})"
     if config.family == "consistency":
-        steps = len(m.sample_sigmas)
-        return f"Consistency ({m.objective.upper()}, {steps} step{'s' if steps > 1 else ''})"
+        searched = config.eval.get("search_sigmas", 0)
+        steps = searched or len(m.sample_sigmas)
+        how = ", greedy sigmas" if searched and steps > 1 else ""
+        return f"Consistency ({m.objective.upper()}, {steps} step{'s' if steps > 1 else ''}{how})"
     if config.family == "ldm":
         return f"Latent diffusion (EDM, Heun-{m.sample_steps})"
     raise ValueError(f"unknown family {config.family!r}; valid choices: {list(FAMILIES)}")
@@ -189,6 +191,8 @@ def compare(
             row_stage = {"stage_train_seconds": train_seconds(os.path.join(workdir, f"{stage}_{dataset}"))}
         rows.append({**_row(config, family_dir), **row_stage})
         spec, state = run.restore(config, family_dir)
+        if "sample_sigmas" in rows[-1]:  # the schedule the evaluation searched
+            spec = run.with_sigmas(spec, tuple(rows[-1]["sample_sigmas"]))
         gallery.append((label(config), run._draw(spec, state, jax.random.PRNGKey(123), 10)))
     report = {
         "date": datetime.date.today().isoformat(),

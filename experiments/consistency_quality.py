@@ -1,10 +1,12 @@
 """Consistency models on digits (8x8, 17 levels) or Fashion-MNIST (28x28, 256 levels): FID of
-distillation (CD) and improved consistency training (iCT) at 1 and 2 steps, beside the EDM teacher's
-Heun sampler.
+distillation (CD) and improved consistency training (iCT) at 1, 2 and 3 steps with greedily searched
+sigmas, beside the EDM teacher's Heun sampler, and each student's error against the teacher's
+probability-flow ODE across sigma.
 
 ``python -m experiments.consistency_quality [--dataset digits|fashion_mnist]
 [--teacher-workdir runs/diffusion_quality/DATASET] [--teacher-steps N] [--steps N] [--num-samples N]
-[--models cd,ict] [--quick]`` (the flags every study shares: ``experiments/study.py``)
+[--search-samples N] [--error-examples N] [--error-steps N] [--compare-workdir DIR] [--models cd,ict]
+[--quick]`` (the flags every study shares: ``experiments/study.py``)
 
 * Teacher: the class-conditional EDM model of ``experiments.diffusion_quality`` (same config and
   seed), restored from ``TEACHER_WORKDIR/edm-STEPS`` when that run has finished, else trained there
@@ -17,20 +19,34 @@ Heun sampler.
   to 1,280 sigmas over the run, log-normal index sampling, no EMA target.
 * Both trained by ``genjax.training.fit`` (Adam, batch 128, an EMA of the params at 0.999 used for
   sampling) and sampled with labels ``i mod 10`` at guidance scales 0, 1 and 2
-  (``genjax.samplers.guidance.guided`` inside ``consistency_fn``), one step (sigma_max) and two
-  steps (sigma_max, then ``MID_SIGMA``).
+  (``genjax.samplers.guidance.guided`` inside ``consistency_fn``).
+* Steps: sigma_max, then the sigmas ``genjax.samplers.consistency.greedy_sigmas`` picks one at a
+  time (Song et al., 2023, appendix C) among ``run.SEARCH_DEFAULTS`` candidates (8 log-spaced in
+  [0.05, 40]) by the FID of ``--search-samples`` conditional (w = 1) samples against the validation
+  images (held-out training images, never the test split); rows at 1, 2 and 3 steps (the greedy
+  prefixes).
+* Error vs the teacher's ODE (``genjax.samplers.consistency.consistency_error``): for the first
+  ``--error-examples`` validation images and ``ERROR_SIGMAS``, the RMS of ``f(x + s z, s)`` against
+  the teacher's conditional PF-ODE solved from ``s`` to sigma_min by ``--error-steps`` Heun steps,
+  and the teacher's own coarse (half the steps) vs fine RMS, which says whether the target is
+  converged.
 * FID under the dataset's shipped classifier against the test split; a sample grid per row.
+* ``--compare-workdir DIR``: instead of training, the CD student and its teacher of an
+  ``experiments.compare`` run in DIR (``consistency_DATASET``, ``diffusion_DATASET``) are restored
+  and measured the same way (no teacher row; the comparison's models are unconditional, so one
+  row per step count).
 
 Defaults: digits teacher 4,000 steps, students 3,000 steps, 1,000 samples; Fashion-MNIST teacher
 500 steps (the diffusion study's default, so its run is restored), students 200 steps (a CD step
 takes about 1.8 s on 2 idle CPU cores), 500 samples against the first 500 test images: about 15
-minutes with the teacher restored; ``--quick``: 20 steps each, 50 samples. Writes ``report.json``
-and ``report.md``.
+minutes with the teacher restored, plus the search (1 + 8 + at most 7 scores of 300 samples) and
+the error table; ``--quick``: 20 steps each, 50 samples. Writes ``report.json`` and ``report.md``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import sys
 import time
@@ -40,20 +56,24 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from experiments import compare, run, study
 from experiments import diffusion_quality as dq
-from experiments import study
+from experiments.families import consistency as consistency_family
 from experiments.grids import save_gallery
 from genjax import training
 from genjax.data import batching
 from genjax.models import consistency, diffusion
 from genjax.samplers import consistency as csamp
 
-MID_SIGMA = 0.8
+ERROR_SIGMAS = (0.01, 0.05, 0.2, 0.8, 2.0, 5.0, 20.0, 80.0)
+SEARCH_STEPS = 3
 SCALES = (0.0, 1.0, 2.0)
 DEFAULTS = {
-    "digits": dict(teacher_steps=4000, steps=3000, num_samples=1000),
-    "fashion_mnist": dict(teacher_steps=500, steps=200, num_samples=500, max_test=500),
-    "quick": dict(teacher_steps=20, steps=20, num_samples=50),
+    "digits": dict(teacher_steps=4000, steps=3000, num_samples=1000, search_samples=300, error_examples=200,
+                   error_steps=64),
+    "fashion_mnist": dict(teacher_steps=500, steps=200, num_samples=500, max_test=500, search_samples=300,
+                          error_examples=64, error_steps=32),
+    "quick": dict(teacher_steps=20, steps=20, num_samples=50, search_samples=50, error_examples=16, error_steps=4),
 }
 
 
@@ -92,11 +112,28 @@ def train_student(config, teacher_params, x, y, steps: int, lr: float, key) -> t
                         log_every=max(steps // 10, 1), progress=False)
 
 
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def _draw(config, params, key, n: int, sigmas):
+    return consistency.sample_with_sigmas(config, params, key, n, sigmas)
+
+
 def sample_student(config, params, sigmas: tuple[float, ...], scale: float, n: int, key) -> np.ndarray:
-    labels = jnp.arange(n, dtype=jnp.int32) % config.num_classes
-    f = consistency.consistency_fn(config, params, labels, guidance_scale=scale)
-    fn = jax.jit(lambda k: csamp.multistep(k, f, (n,) + config.data_shape, jnp.asarray(sigmas), config.sigma_min))
-    return np.clip(np.asarray(fn(key)), -1.0, 1.0)
+    """``n`` samples over ``sigmas`` (traced: one compilation per length) with labels ``i mod K`` at
+    guidance ``scale``, in [-1, 1]."""
+    config = dataclasses.replace(config, guidance_scale=scale)
+    return np.clip(np.asarray(_draw(config, params, key, n, jnp.asarray(sigmas, jnp.float32))), -1.0, 1.0)
+
+
+def error_table(config, params, teacher: diffusion.DiffusionConfig, teacher_params, x, y, steps: int, key) -> dict:
+    """``{sigma: {student_rms, teacher_coarse_vs_fine_rms}}`` of ``csamp.consistency_error`` on
+    images ``x`` with labels ``y``, student and teacher both conditional (guidance scale 1)."""
+    f = consistency.consistency_fn(config, params, jnp.asarray(y), guidance_scale=1.0)
+    d = diffusion.denoiser(dataclasses.replace(teacher, guidance_scale=1.0), teacher_params, jnp.asarray(y))
+    fn = jax.jit(lambda k, x: csamp.consistency_error(k, f, d, x, jnp.asarray(ERROR_SIGMAS), config.sigma_min,
+                                                      num_steps=steps, rho=teacher.rho))
+    out = jax.device_get(fn(key, jnp.asarray(x)))
+    return {f"{s:g}": {"student_rms": float(a), "teacher_coarse_vs_fine_rms": float(b)}
+            for s, a, b in zip(ERROR_SIGMAS, out.student_rms, out.teacher_rms, strict=True)}
 
 
 def _scores(x: np.ndarray, data: study.StudyData, classifier, seconds: float, nfe: int) -> dict:
@@ -105,52 +142,97 @@ def _scores(x: np.ndarray, data: study.StudyData, classifier, seconds: float, nf
     return {**{k: s[k] for k in keys}, "nfe": nfe, "sample_seconds": seconds}
 
 
+def measure_student(name, config, params, teacher, teacher_params, data, classifier, args, key, rows) -> dict:
+    """The error table, the greedy search on the validation images, and test FIDs at every greedy
+    prefix and guidance scale; appends sample rows to ``rows``."""
+    x_val, y_val = data.symmetric("validation"), data.labels("validation")
+    m = min(args.error_examples, len(y_val))
+    t0 = time.perf_counter()
+    row: dict = {"error_vs_teacher_ode": error_table(config, params, teacher, teacher_params, x_val[:m], y_val[:m],
+                                                     args.error_steps, jax.random.fold_in(key, 6))}
+    row["error_seconds"] = time.perf_counter() - t0
+    print(name, "error", row["error_vs_teacher_ode"], file=sys.stderr)
+    t0 = time.perf_counter()
+    draw = lambda sigmas: sample_student(config, params, sigmas, 1.0, args.search_samples, jax.random.fold_in(key, 7))
+    candidates = run.SEARCH_DEFAULTS["search_candidates"]
+    found = csamp.greedy_sigmas(run.fid_score(draw, x_val, classifier), candidates, SEARCH_STEPS, config.sigma_max)
+    row["search"] = {"sigmas": list(found.sigmas), "validation_fids": list(found.scores),
+                     "candidates": list(candidates), "samples": args.search_samples,
+                     "reference": f"validation ({len(y_val)})", "trials": [[list(s), v] for s, v in found.trials],
+                     "seconds": time.perf_counter() - t0}
+    print(name, "search", found.sigmas, found.scores, file=sys.stderr)
+    for k in range(1, len(found.sigmas) + 1):
+        for scale in SCALES if config.num_classes else (1.0,):  # guidance needs a conditional model
+            t0 = time.perf_counter()
+            x = sample_student(config, params, found.sigmas[:k], scale, args.num_samples, jax.random.fold_in(key, 5))
+            label = f"{k}-step w={scale:g}"
+            row[label] = _scores(x, data, classifier, time.perf_counter() - t0, k * (1 if scale == 1.0 else 2))
+            rows.append((f"{name} {label}", x[:10]))
+            print(name, label, row[label], file=sys.stderr)
+    return row
+
+
+def restore_compare(workdir: str, dataset: str):
+    """``(student config, student EMA params, teacher config, teacher params)`` of the CD student
+    and its teacher trained by ``experiments.compare`` in ``workdir``."""
+    config = compare.family_config("consistency", dataset, "quick", workdir)
+    _, state = run.restore(config, f"{workdir}/consistency_{dataset}")
+    mc, tc, teacher_params = consistency_family.model_config(config)
+    params = state.ema_params if state.ema_params is not None else state.params
+    return mc, jax.device_get(params), tc, teacher_params
+
+
 def main(argv=None) -> dict:
     parser = study.argument_parser(__doc__, "consistency_quality")
     parser.add_argument("--teacher-workdir", default=None, help="default: runs/diffusion_quality/DATASET")
     parser.add_argument("--teacher-steps", type=int)
     parser.add_argument("--num-samples", type=int)
+    parser.add_argument("--search-samples", type=int, help="samples per FID of the sigma search")
+    parser.add_argument("--error-examples", type=int, help="validation images of the error table")
+    parser.add_argument("--error-steps", type=int, help="Heun steps of the teacher's ODE solve (even)")
+    parser.add_argument("--compare-workdir", default=None, help="measure the CD run of experiments.compare there")
     args = study.parse_args(parser, argv, DEFAULTS)
     t_steps, steps, n = args.teacher_steps, args.steps, args.num_samples
-    teacher_workdir = args.teacher_workdir or os.path.join("runs", "diffusion_quality", args.dataset)
     data = study.data_from_args(args)
     classifier = study.extractor(data.dataset)
     (x_train, y_train), (x_test, y_test) = dq.load_splits(data)
     key = jax.random.PRNGKey(args.seed)
-    teacher_config = dq.model_config("edm", data)
-    t0 = time.perf_counter()
-    teacher = dq.train(teacher_config, x_train, y_train, t_steps, jax.random.fold_in(key, 1),
-                       os.path.join(teacher_workdir, f"edm-{t_steps}"))
-    results: dict = {**data.describe(), "teacher_steps": t_steps, "steps": steps, "batch": dq.BATCH,
-                     "num_samples": n, "reference": f"{data.dataset} test ({len(x_test)})",
-                     "mid_sigma": MID_SIGMA}
-    results["teacher"] = {"train_or_restore_seconds": time.perf_counter() - t0}
+    results: dict = {**data.describe(), "num_samples": n, "reference": f"{data.dataset} test ({len(x_test)})",
+                     "error_sigmas": list(ERROR_SIGMAS), "error_examples": args.error_examples,
+                     "error_steps": args.error_steps}
     rows = []
-    for scale in SCALES:
+    if args.compare_workdir:
+        config, params, teacher_config, teacher_params = restore_compare(args.compare_workdir, data.dataset)
+        results["compare_workdir"] = args.compare_workdir
+        results["cd"] = measure_student("cd", config, params, teacher_config, teacher_params, data, classifier, args,
+                                        key, rows)
+    else:
+        teacher_workdir = args.teacher_workdir or os.path.join("runs", "diffusion_quality", args.dataset)
+        teacher_config = dq.model_config("edm", data)
         t0 = time.perf_counter()
-        x = dq.sample(teacher_config, teacher.ema_params, "heun", 18, scale, n, jax.random.fold_in(key, 3))
-        results["teacher"][f"heun-18 w={scale:g}"] = _scores(x, data, classifier, time.perf_counter() - t0,
-                                                            35 * (1 if scale == 1.0 else 2))
-        rows.append((f"teacher heun-18 w={scale:g}", x[:10]))
-        print("teacher", scale, results["teacher"][f"heun-18 w={scale:g}"], file=sys.stderr)
-    teacher_params = jax.device_get(teacher.ema_params)
-    configs = student_configs(teacher_config, steps)
-    for name in study.select(args.models, list(configs)):
-        config = configs[name]
-        t0 = time.perf_counter()
-        lr = 2e-4 if name == "cd" else 1e-3
-        state = train_student(config, teacher_params, x_train, y_train, steps, lr, jax.random.fold_in(key, 4))
-        row: dict = {"train_seconds": time.perf_counter() - t0, "learning_rate": lr}
-        for sigmas in ((config.sigma_max,), (config.sigma_max, MID_SIGMA)):
-            for scale in SCALES:
-                t0 = time.perf_counter()
-                x = sample_student(config, state.ema_params, sigmas, scale, n, jax.random.fold_in(key, 5))
-                label = f"{len(sigmas)}-step w={scale:g}"
-                row[label] = _scores(x, data, classifier, time.perf_counter() - t0,
-                                     len(sigmas) * (1 if scale == 1.0 else 2))
-                rows.append((f"{name} {label}", x[:10]))
-                print(name, label, row[label], file=sys.stderr)
-        results[name] = row
+        teacher = dq.train(teacher_config, x_train, y_train, t_steps, jax.random.fold_in(key, 1),
+                           os.path.join(teacher_workdir, f"edm-{t_steps}"))
+        results.update(teacher_steps=t_steps, steps=steps, batch=dq.BATCH)
+        results["teacher"] = {"train_or_restore_seconds": time.perf_counter() - t0}
+        for scale in SCALES:
+            t0 = time.perf_counter()
+            x = dq.sample(teacher_config, teacher.ema_params, "heun", 18, scale, n, jax.random.fold_in(key, 3))
+            results["teacher"][f"heun-18 w={scale:g}"] = _scores(x, data, classifier, time.perf_counter() - t0,
+                                                                35 * (1 if scale == 1.0 else 2))
+            rows.append((f"teacher heun-18 w={scale:g}", x[:10]))
+            print("teacher", scale, results["teacher"][f"heun-18 w={scale:g}"], file=sys.stderr)
+        teacher_params = jax.device_get(teacher.ema_params)
+        configs = student_configs(teacher_config, steps)
+        for name in study.select(args.models, list(configs)):
+            config = configs[name]
+            t0 = time.perf_counter()
+            lr = 2e-4 if name == "cd" else 1e-3
+            state = train_student(config, teacher_params, x_train, y_train, steps, lr, jax.random.fold_in(key, 4))
+            row = {"train_seconds": time.perf_counter() - t0, "learning_rate": lr}
+            params = jax.device_get(state.ema_params)
+            row.update(measure_student(name, config, params, teacher_config, teacher_params, data, classifier, args,
+                                       key, rows))
+            results[name] = row
     rows.append(("test data", x_test[:10]))
     results["samples_png"] = save_gallery(rows, os.path.join(args.workdir, "samples.png"),
                                           title=f"consistency models on {data.dataset}")

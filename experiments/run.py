@@ -9,6 +9,7 @@ and gathered, and only process 0 writes files.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -23,11 +24,12 @@ from experiments.optimizers import make_optimizer
 from genjax import training
 from genjax.data import batching, registry
 from genjax.metrics import likelihood
+from genjax.samplers import consistency as csamp
 from genjax.samplers import ode
 
 __all__ = [
     "train", "sample", "evaluate", "restore", "RunError", "load_split", "draw_timed", "features_for",
-    "reference_images",
+    "reference_images", "search_sigmas", "with_sigmas", "fid_score", "SEARCH_DEFAULTS",
 ]
 
 MODES = ("train", "sample", "evaluate")
@@ -196,6 +198,67 @@ def save_samples(path: str, images: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+SEARCH_DEFAULTS = {
+    "search_candidates": tuple(float(s) for s in np.geomspace(0.05, 40.0, 8).round(3)),
+    "search_samples": 300,
+    "search_reference": 2000,
+}
+"""The sigma search's defaults (``config.eval`` overrides each): 8 log-spaced candidates, FID of 300
+samples against the last 2,000 training images (all of them on digits): at most 8 scores per step
+after the first."""
+
+
+def with_sigmas(spec: FamilySpec, sigmas: tuple[float, ...]) -> FamilySpec:
+    """``spec`` sampling over ``sigmas`` (one network evaluation each) instead of its config's."""
+    return dataclasses.replace(spec, sample=lambda state, key, n: spec.sample_with_sigmas(state, key, n, sigmas),
+                               nfe=len(sigmas))
+
+
+def fid_score(draw: Callable[[Any], np.ndarray], reference: np.ndarray, extractor) -> Callable[[Any], float]:
+    """``args -> FID`` of the images ``draw(args)`` (float32 [N, H, W, C] in [-1, 1]) against
+    ``reference`` under ``extractor``, whose statistics are computed once: the score of a search."""
+    from genjax.metrics import fid as fid_lib
+
+    ref_stats = fid_lib.stats_from_features(extractor.apply(reference)[0])
+    return lambda args: fid_lib.frechet_distance(
+        fid_lib.stats_from_features(extractor.apply(np.asarray(draw(args), np.float32))[0]), ref_stats)
+
+
+def search_sigmas(config, spec: FamilySpec, state, extractor) -> tuple[csamp.GreedySigmas, dict[str, Any]]:
+    """The ``config.eval.search_sigmas`` sigmas of a multistep consistency sampler, chosen by
+    :func:`genjax.samplers.consistency.greedy_sigmas` (Song et al., 2023) on the FID of
+    ``eval.search_samples`` samples (one seed for every schedule) against the last
+    ``eval.search_reference`` training images, never the test split the evaluation reports on.
+    The first sigma is ``config.model.sample_sigmas[0]`` (sigma_max).
+
+    Returns:
+      the search result and what to record of it (``eval.json``).
+
+    Raises:
+      RunError: when the family is not sampled over sigmas.
+    """
+    if spec.sample_with_sigmas is None:
+        raise RunError(f"eval.search_sigmas needs a family sampled over noise levels (consistency), "
+                       f"not {config.family!r}")
+    opts = {k: config.eval.get(k, v) for k, v in SEARCH_DEFAULTS.items()}
+    train_raw = load_split(config, "train")
+    m = min(int(opts["search_reference"]), len(train_raw["label"]))
+    reference = reference_images(spec, {k: v[-m:] for k, v in train_raw.items()})
+    key, n = jax.random.PRNGKey(config.eval.seed + 1), int(opts["search_samples"])
+    draw = lambda sigmas: spec.to_images(np.asarray(spec.sample_with_sigmas(state, key, n, sigmas)))
+    score = fid_score(draw, reference, extractor)
+    candidates = tuple(float(c) for c in opts["search_candidates"])
+    found = csamp.greedy_sigmas(score, candidates, int(config.eval.search_sigmas), float(config.model.sample_sigmas[0]))
+    record = {
+        "sample_sigmas": list(found.sigmas),
+        "sigma_search": {
+            "candidates": list(candidates), "samples": n, "reference": f"{config.dataset}/train[-{m}:]",
+            "prefix_fids": list(found.scores), "trials": [[list(s), v] for s, v in found.trials],
+        },
+    }
+    return found, record
+
+
 def evaluate(config, workdir: str) -> dict[str, Any]:
     """FID / KID / precision / recall / density / coverage against the test split under the dataset's
     feature extractor, sampling speed, and the test likelihood, written to ``workdir/eval.json``
@@ -207,11 +270,19 @@ def evaluate(config, workdir: str) -> dict[str, Any]:
     error estimate; bits/dim whose estimated error exceeds ``config.eval.likelihood_tolerance``
     (default 0.01 bits/dim) are refused, not reported (:func:`genjax.metrics.likelihood.likelihood_report`
     lists the fields).
+
+    With ``config.eval.search_sigmas = K`` (consistency models) the samples come from the K-step
+    sampler whose sigmas :func:`search_sigmas` chose on training images first; ``eval.json`` records
+    them and the search (``sample_sigmas``, ``sigma_search``).
     """
     from genjax.metrics import evaluation
 
     extractor = features_for(config)
     spec, state = restore(config, workdir)
+    searched: dict[str, Any] = {}
+    if config.eval.get("search_sigmas", 0):
+        found, searched = search_sigmas(config, spec, state, extractor)
+        spec = with_sigmas(spec, found.sigmas)
     n = config.eval.num_samples
     images, seconds_per_image = draw_timed(spec, state, jax.random.PRNGKey(config.eval.seed), n)
     if jax.process_index() == 0:
@@ -223,6 +294,7 @@ def evaluate(config, workdir: str) -> dict[str, Any]:
     )
     result["sample_seconds_per_1000"] = 1000.0 * seconds_per_image
     result["nfe"] = spec.nfe
+    result.update(searched)
     result["reference"] = "binarized" if np.all(np.isin(reference, (-1.0, 1.0))) else "levels"
     limit = config.eval.get("likelihood_examples", 0) or len(test["label"])
     batch = spec.to_batch({k: v[:limit] for k, v in test.items()})

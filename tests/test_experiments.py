@@ -174,3 +174,40 @@ def test_dbm_starts_from_a_trained_rbm_run_and_both_score_their_averaged_params(
                                                            jax.random.PRNGKey(1)))
     raw = rbm_spec.model.log_prob(state.params, state.model_state, test, jax.random.PRNGKey(1))
     assert not np.allclose(lp, raw)
+
+
+def test_evaluate_searches_the_consistency_sigmas_on_training_images(tmp_path):
+    import numpy as np
+
+    from experiments import compare
+    from experiments.configs import consistency_digits
+    from genjax import training
+
+    config = consistency_digits.get_config()
+    config.model.objective, config.init_from_teacher = "ict", False  # no teacher run needed
+    config.model.update(base_channels=8, channel_mults=(1,), attention_resolutions=())
+    config.eval.update(num_samples=20, search_sigmas=2, search_candidates=(0.5, 5.0), search_samples=20,
+                       search_reference=300)
+    spec = get_spec(config)
+    batch = spec.to_batch({k: v[:4] for k, v in run.load_split(config, "train").items()})
+    state = training.create_train_state(spec.model, optimizers.make_optimizer(config.optimizer.to_dict()),
+                                        jax.random.PRNGKey(0), batch, ema_decay=spec.ema_decay)
+    ckpt = training.Checkpointer(str(tmp_path / "checkpoints"))
+    ckpt.save(state, {"config": config.to_dict()})
+    ckpt.close()
+    result = run.evaluate(config, str(tmp_path))
+    saved = json.loads((tmp_path / "eval.json").read_text())
+    search = saved["sigma_search"]
+    trials = {tuple(s): v for s, v in search["trials"]}
+    # One one-step score, then both candidates below 80; the better one is kept.
+    assert list(trials) == [(80.0,), (80.0, 5.0), (80.0, 0.5)]
+    assert saved["sample_sigmas"] == list(min(list(trials)[1:], key=trials.get))
+    assert search["prefix_fids"] == [trials[(80.0,)], min(trials[(80.0, 5.0)], trials[(80.0, 0.5)])]
+    assert search["reference"] == "digits/train[-300:]" and result["nfe"] == 2
+    assert "20 generated vs 360 reference from digits/test" in result["fid_provenance"]
+    assert np.isfinite(result["fid"])
+    assert compare.label(config) == "Consistency (ICT, 2 steps, greedy sigmas)"
+    rbm = rbm_digits.get_config()
+    rbm.eval.search_sigmas = 2
+    with pytest.raises(run.RunError, match="sampled over noise levels"):
+        run.search_sigmas(rbm, get_spec(rbm), None, None)

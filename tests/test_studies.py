@@ -251,6 +251,10 @@ def _check(name, results, shape):
     elif name in ("diffusion", "consistency"):
         row = results["edm"]["heun-18 w=1"] if name == "diffusion" else results["cd"]["1-step w=1"]
         assert row["fid"] > 0 and 0 <= row["precision"] <= 1
+        if name == "consistency":  # the greedy schedule decreases from sigma_max; the error table is finite
+            sigmas = results["cd"]["search"]["sigmas"]
+            assert sigmas[0] == 80.0 and all(a > b for a, b in zip(sigmas[:-1], sigmas[1:], strict=True))
+            assert all(np.isfinite(v["student_rms"]) for v in results["cd"]["error_vs_teacher_ode"].values())
 
 
 def _smoke(name, dataset, tmp_path):

@@ -35,6 +35,9 @@ class FamilySpec:
     summary: ``(train_state, raw test arrays) -> dict`` of facts about the trained model that the
       evaluation records beside its metrics (latent diffusion: the latent shape, the scale factor, the
       autoencoder's reconstruction error).
+    sample_with_sigmas: ``(train_state, key, n, sigmas tuple) -> samples`` for families sampled over
+      a chosen sequence of noise levels (consistency models; first = ``sigma_max``), one network
+      evaluation per sigma: what ``eval.search_sigmas`` searches over.
     """
 
     model: Any
@@ -47,6 +50,7 @@ class FamilySpec:
     likelihood: Optional[str] = None
     likelihood_steps: Optional[int] = None
     summary: Optional[Callable[..., dict]] = None
+    sample_with_sigmas: Optional[Callable[..., Any]] = None
 
 
 def get_spec(config) -> FamilySpec:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+from typing import Any, Optional
 
 import jax
+import jax.numpy as jnp
 
 from experiments.families import FamilySpec
 from experiments.families import diffusion as diffusion_family
@@ -14,12 +16,15 @@ from experiments.families.common import identity_images, symmetric_batch
 from genjax.models import consistency, diffusion
 
 
-def spec(config) -> FamilySpec:
+def model_config(config) -> tuple[consistency.ConsistencyConfig, Optional[diffusion.DiffusionConfig], Any]:
+    """The typed student config, and for distillation the teacher's typed config and its restored
+    (EMA) params (``None, None`` without a teacher). The student learns the teacher at guidance
+    scale 1 (its conditional ODE), whatever the teacher's own sampling scale."""
     fields = config.model.to_dict()
     for k in ("channel_mults", "attention_resolutions", "sample_sigmas"):
         if k in fields:
             fields[k] = tuple(fields[k])
-    teacher_params, teacher_fn = None, None
+    teacher_params, teacher_fn, tc = None, None, None
     if fields.get("objective", "cd") == "cd":
         from experiments import run  # the teacher is restored like any run
 
@@ -38,6 +43,11 @@ def spec(config) -> FamilySpec:
                       num_classes=tc.num_classes, label_dropout=tc.label_dropout)
         teacher_params = jax.device_get(teacher_params)
     mc = consistency.ConsistencyConfig(data_shape=tuple(config.image_shape), teacher_fn=teacher_fn, **fields)
+    return mc, tc, teacher_params
+
+
+def spec(config) -> FamilySpec:
+    mc, tc, teacher_params = model_config(config)
     # Song et al. (2023) start the student from the teacher's weights when F has its architecture.
     init_params = teacher_params if teacher_params is not None and config.get("init_from_teacher", False) else None
     log_prob, likelihood, likelihood_steps = None, None, None
@@ -46,6 +56,14 @@ def spec(config) -> FamilySpec:
         log_prob = diffusion_family.checked_log_prob(tc, lambda state: state.model_state["teacher"])
         likelihood = f"{diffusion.make_diffusion(tc).likelihood.value} (teacher ODE)"
         likelihood_steps = tc.likelihood_steps
+    # The schedule is an argument, not a constant, so a search over schedules compiles once per length.
+    draw = jax.jit(lambda params, key, sigmas, n: consistency.sample_with_sigmas(mc, params, key, n, sigmas),
+                   static_argnums=3)
+
+    def sample_with_sigmas(state, key, n: int, sigmas: tuple[float, ...]):
+        params = state.ema_params if state.ema_params is not None else state.params
+        return draw(params, key, jnp.asarray(sigmas, jnp.float32), n)
+
     return FamilySpec(consistency.make_consistency(mc, teacher_params, init_params), symmetric_batch(config), identity_images,
                       nfe=len(mc.sample_sigmas), ema_decay=config.get("ema_decay", 0.999), log_prob=log_prob,
-                      likelihood=likelihood, likelihood_steps=likelihood_steps)
+                      likelihood=likelihood, likelihood_steps=likelihood_steps, sample_with_sigmas=sample_with_sigmas)

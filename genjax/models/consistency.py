@@ -47,8 +47,8 @@ from genjax.samplers import consistency as csamp
 from genjax.samplers.guidance import guided
 from genjax.typing import Array, Batch, Params, PRNGKey
 
-__all__ = ["ConsistencyConfig", "make_consistency", "consistency_fn", "boundary_scalings", "discretization",
-           "ema_rate", "sigma_grid"]
+__all__ = ["ConsistencyConfig", "make_consistency", "consistency_fn", "sample_with_sigmas", "boundary_scalings",
+           "discretization", "ema_rate", "sigma_grid"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,6 +158,18 @@ def consistency_fn(
     return lambda x, sigma: fn(x, sigma, label)
 
 
+def sample_with_sigmas(config: ConsistencyConfig, params: Params, key: PRNGKey, n: int, sigmas: Array) -> Array:
+    """``n`` samples by :func:`genjax.samplers.consistency.multistep` over ``sigmas`` (float [K],
+    decreasing, first = sigma_max; may be traced, so one compilation serves every schedule of a
+    length): ``[n, *data_shape]``, K network evaluations each. Class-conditional models draw labels
+    ``i mod num_classes`` guided at ``config.guidance_scale``. ``Model.sample`` is this over
+    ``config.sample_sigmas``."""
+    label = jnp.arange(n, dtype=jnp.int32) % config.num_classes if config.num_classes else None
+    f = consistency_fn(config, params, label)
+    shape = (n,) + tuple(config.data_shape)
+    return csamp.multistep(key, f, shape, jnp.asarray(sigmas, jnp.float32), config.sigma_min)
+
+
 def discretization(config: ConsistencyConfig, step: Array) -> Array:
     """N(k): the number of sigmas at training step ``k`` (int32).
 
@@ -212,9 +224,9 @@ def make_consistency(config: ConsistencyConfig, teacher_params: Any = None, init
     et al. (2023) do, so that training starts from ``f`` close to the one-step denoiser. Their tree
     must match the network's.
 
-    ``sample`` runs :func:`genjax.samplers.consistency.multistep` over ``config.sample_sigmas`` (one
-    network evaluation per sigma; class-conditional models draw labels ``i mod num_classes`` and are
-    guided at ``config.guidance_scale``). ``log_prob`` is ``None``: a consistency function defines no density;
+    ``sample`` is :func:`sample_with_sigmas` over ``config.sample_sigmas`` (one network evaluation
+    per sigma; class-conditional models draw labels ``i mod num_classes`` and are guided at
+    ``config.guidance_scale``). ``log_prob`` is ``None``: a consistency function defines no density;
     a distilled model reports its teacher's probability-flow ODE likelihood (the diffusion model's
     ``log_prob`` on the teacher params kept in the state).
     """
@@ -289,9 +301,6 @@ def make_consistency(config: ConsistencyConfig, teacher_params: Any = None, init
         return value, ({"num_scales": n.astype(jnp.float32)}, new_state)
 
     def sample(params, state, key, n):
-        label = jnp.arange(n, dtype=jnp.int32) % config.num_classes if config.num_classes else None
-        f = consistency_fn(config, params, label)
-        shape = (n,) + tuple(config.data_shape)
-        return csamp.multistep(key, f, shape, jnp.asarray(config.sample_sigmas, jnp.float32), config.sigma_min)
+        return sample_with_sigmas(config, params, key, n, config.sample_sigmas)
 
     return Model(init, loss, sample, None, Likelihood.NONE)

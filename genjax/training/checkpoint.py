@@ -27,10 +27,11 @@ __all__ = [
 ]
 
 RESUMABLE_KEYS = frozenset(
-    {"num_steps", "log_every", "checkpoint_every", "keep", "workdir", "progress", "eval_every"}
+    {"num_steps", "log_every", "checkpoint_every", "keep", "workdir", "progress", "eval_every",
+     "search_sigmas", "search_candidates", "search_samples", "search_reference"}
 )
 """Config keys that may change between a run and its resumption (they change neither shapes nor
-the objective)."""
+the objective; the ``search_*`` keys choose a consistency model's sampling sigmas after training)."""
 
 
 class CheckpointError(RuntimeError):
