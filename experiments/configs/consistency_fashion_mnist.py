@@ -21,6 +21,6 @@ def get_config():
     c.eval.search_sigmas = 2
     c.ema_decay = 0.999
     c.optimizer = {"name": "adam", "learning_rate": 2e-4}
-    c.train.num_steps = 2000
+    c.train.num_steps = 1000
     c.train.batch_size = 64
     return c

@@ -12,7 +12,7 @@ def get_config():
     c.model.sample_steps = 18
     c.model.likelihood_steps = 128
     c.ema_decay = 0.999
-    c.eval.likelihood_examples = 200  # 3 x 128 steps of the ODE with a divergence estimate each
+    c.eval.likelihood_examples = 100  # 3 x 128 steps of the ODE with a divergence estimate each
     c.optimizer = {"name": "adam", "learning_rate": 1e-3, "warmup_steps": 200}
     c.train.num_steps = 4000
     c.train.batch_size = 64

@@ -10,6 +10,6 @@ def get_config():
     c.model.conv_features = 32
     c.model.num_blocks = 1
     c.optimizer = {"name": "adam", "learning_rate": 1e-3, "grad_clip": 100.0, "warmup_steps": 200}
-    c.train.num_steps = 4000
+    c.train.num_steps = 2500
     c.train.batch_size = 32
     return c

@@ -20,6 +20,6 @@ def get_config():
         "disc": {"name": "adam", "learning_rate": 2e-4, "b1": 0.0, "b2": 0.9},
         "gen": {"name": "adam", "learning_rate": 2e-4, "b1": 0.0, "b2": 0.9},
     }
-    c.train.num_steps = 6000
+    c.train.num_steps = 4000
     c.train.batch_size = 64
     return c

@@ -10,6 +10,6 @@ def get_config():
     c.model.features = 32
     c.model.num_layers = 6
     c.optimizer = {"name": "adam", "learning_rate": 1e-3}
-    c.train.num_steps = 2000
+    c.train.num_steps = 1200
     c.train.batch_size = 32
     return c

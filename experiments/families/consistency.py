@@ -51,8 +51,9 @@ def spec(config) -> FamilySpec:
     # Song et al. (2023) start the student from the teacher's weights when F has its architecture.
     init_params = teacher_params if teacher_params is not None and config.get("init_from_teacher", False) else None
     log_prob, likelihood, likelihood_steps = None, None, None
-    if teacher_params is not None:
-        # The teacher's probability-flow ODE: the density whose trajectories the student maps.
+    if teacher_params is not None and config.eval.get("teacher_likelihood", False):
+        # The teacher's probability-flow ODE, the density whose trajectories the student maps: not the
+        # student's own (a consistency model has none), so a row shows it only when asked.
         log_prob = diffusion_family.checked_log_prob(tc, lambda state: state.model_state["teacher"])
         likelihood = f"{diffusion.make_diffusion(tc).likelihood.value} (teacher ODE)"
         likelihood_steps = tc.likelihood_steps
