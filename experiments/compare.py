@@ -22,6 +22,7 @@ import importlib
 import json
 import math
 import os
+import re
 import sys
 import time
 from typing import Any
@@ -251,7 +252,8 @@ def markdown_table(report: dict[str, Any]) -> str:
             f"| {_fmt(r.get('coverage'), '.2f')} | {_fmt(r.get('classes_covered'))} | {_likelihood_cell(r)} "
             f"| {r.get('likelihood', 'none')} | {_fmt(r.get('loss_variance_last_half'))} |"
         )
-    provenance = sorted({r.get("fid_provenance", "") for r in report["rows"]} - {""})
+    # Each row's provenance starts with its own figure ("FID 386 (...)"); the note states the rest once.
+    provenance = sorted({re.sub(r"^FID \S+ \((.*)\)$", r"\1", r.get("fid_provenance", "")) for r in report["rows"]} - {""})
     binary = [r["family"] for r in report["rows"] if r.get("reference") == "binarized"]
     examples = sorted({r["likelihood_examples"] for r in report["rows"] if r.get("likelihood_examples")})
     note = (

@@ -63,7 +63,14 @@ def test_table_units_and_provenance():
                        dict(base, family="EDM", reference="levels", test_nll_nats=None, test_bits_per_dim=None,
                             likelihood_refused="solver error 0.052 bits/dim above 0.01",
                             likelihood_solver_error_bits_per_dim=0.052, likelihood_examples=360)]}
+    report["rows"][1]["fid_provenance"] = base["fid_provenance"].replace("FID 5.0", "FID 7.5")
+    for r, (train, evaluation) in zip(report["rows"], [(3.0, 57.0), (60.0, 60.0), (100.0, 20.0)]):
+        r.update(train_seconds=train, eval_seconds=evaluation)
+    report["rows"][2]["stage_train_seconds"] = 60.0
     table = compare.markdown_table(report)
+    # The provenance is stated once, without the rows' own figures; the time adds every row and stage.
+    assert table.count("100 generated vs 360 reference from digits/test") == 1 and "FID 7.5 (" not in table
+    assert "autoencoder stage included: 6.0 min" in table
     assert "| 21.4 nats |" in table and "| 2.029 bits/dim |" in table
     assert "| refused (solver error 0.052 bits/dim) |" in table
     assert "100 generated vs 360 reference from digits/test" in table
