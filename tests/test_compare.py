@@ -64,7 +64,7 @@ def test_table_units_and_provenance():
                             likelihood_refused="solver error 0.052 bits/dim above 0.01",
                             likelihood_solver_error_bits_per_dim=0.052, likelihood_examples=360)]}
     report["rows"][1]["fid_provenance"] = base["fid_provenance"].replace("FID 5.0", "FID 7.5")
-    for r, (train, evaluation) in zip(report["rows"], [(3.0, 57.0), (60.0, 60.0), (100.0, 20.0)]):
+    for r, (train, evaluation) in zip(report["rows"], [(3.0, 57.0), (60.0, 60.0), (100.0, 20.0)], strict=True):
         r.update(train_seconds=train, eval_seconds=evaluation)
     report["rows"][2]["stage_train_seconds"] = 60.0
     table = compare.markdown_table(report)
