@@ -308,7 +308,9 @@ def evaluate(config, workdir: str) -> dict[str, Any]:
     if log_prob is not None:
         size = len(batch["image"])
 
-        step = max(1, min(config.eval.get("likelihood_batch", 100), size))
+        # 0 (the default): one call. An estimator with a shared cost per call (AIS's log Z for RBM and
+        # DBM) must see every example at once.
+        step = min(config.eval.get("likelihood_batch", 0) or size, size)
 
         def rows_of(rows: np.ndarray) -> np.ndarray:
             # Each call's randomness (IWAE draws, Hutchinson probes) is its own, keyed by its first row.
@@ -320,9 +322,9 @@ def evaluate(config, workdir: str) -> dict[str, Any]:
 
         def share(p: int, m: int) -> np.ndarray:
             """Columns: log-likelihood, solver error (nan without a solver), network evaluations.
-            Computed ``eval.likelihood_batch`` examples at a time (an IWAE bound holds K decoder
-            outputs per example), every call the same size, so it compiles once: the last share and
-            the last call repeat the last example as padding."""
+            Computed ``eval.likelihood_batch`` examples at a time when set (an IWAE bound holds K
+            decoder outputs per example), every call the same size, so it compiles once: the last
+            share and the last call repeat the last example as padding."""
             rows = np.minimum(np.arange(p * m, (p + 1) * m), size - 1)
             padded = np.concatenate([rows, np.full(-len(rows) % step, size - 1, rows.dtype)])
             return np.concatenate([rows_of(r) for r in np.split(padded, len(padded) // step)])[:m]

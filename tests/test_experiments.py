@@ -211,3 +211,20 @@ def test_evaluate_searches_the_consistency_sigmas_on_training_images(tmp_path):
     rbm.eval.search_sigmas = 2
     with pytest.raises(run.RunError, match="sampled over noise levels"):
         run.search_sigmas(rbm, get_spec(rbm), None, None)
+
+
+def test_likelihood_in_batches_equals_one_call(tmp_path):
+    # PixelCNN's likelihood is exact and uses no randomness, so batching (with the last batch padded)
+    # must not change a single example's figure.
+    from experiments.configs import pixelcnn_digits
+
+    config = pixelcnn_digits.get_config()
+    config.train.num_steps = 10
+    config.eval.num_samples = 20
+    config.eval.likelihood_examples = 30
+    run.train(config, str(tmp_path), progress=False)
+    whole = run.evaluate(config, str(tmp_path))
+    config.eval.likelihood_batch = 7
+    batched = run.evaluate(config, str(tmp_path))
+    assert batched["likelihood_examples"] == whole["likelihood_examples"] == 30
+    assert batched["test_nll_nats"] == pytest.approx(whole["test_nll_nats"], rel=1e-5)
