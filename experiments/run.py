@@ -308,9 +308,9 @@ def evaluate(config, workdir: str) -> dict[str, Any]:
     if log_prob is not None:
         size = len(batch["image"])
 
-        # 0 (the default): one call. An estimator with a shared cost per call (AIS's log Z for RBM and
-        # DBM) must see every example at once.
-        step = min(config.eval.get("likelihood_batch", 0) or size, size)
+        # 0 (the default): one call per process. An estimator with a shared cost per call (AIS's log Z
+        # for RBM and DBM) must see all of its examples at once.
+        batch_size = config.eval.get("likelihood_batch", 0)
 
         def rows_of(rows: np.ndarray) -> np.ndarray:
             # Each call's randomness (IWAE draws, Hutchinson probes) is its own, keyed by its first row.
@@ -326,6 +326,7 @@ def evaluate(config, workdir: str) -> dict[str, Any]:
             decoder outputs per example), every call the same size, so it compiles once: the last
             share and the last call repeat the last example as padding."""
             rows = np.minimum(np.arange(p * m, (p + 1) * m), size - 1)
+            step = min(batch_size or m, m)  # never more rows than the share: padding is work
             padded = np.concatenate([rows, np.full(-len(rows) % step, size - 1, rows.dtype)])
             return np.concatenate([rows_of(r) for r in np.split(padded, len(padded) // step)])[:m]
 
