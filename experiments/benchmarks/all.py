@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SCRIPTS = ("engine", "gibbs", "train_step", "sampling")
+SCRIPTS = ("engine", "gibbs", "conv", "train_step", "sampling")
 
 
 def main(argv=None) -> None:

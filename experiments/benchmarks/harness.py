@@ -4,7 +4,8 @@ Each side is set up (untimed), called once (reported apart as compile / warm-up 
 over ``repeats`` samples of back-to-back calls; the table gives the median with min..max, the
 throughput, the peak resident memory after that side ran (and, on a GPU, the peak device memory),
 the model FLOP utilisation against a measured float32 matmul peak when the case states its FLOPs,
-and the ratio peer / ours (above 1: we are faster). Benchmarks never assert on time: they print a
+and the ratio peer / ours (above 1: we are faster): the median of paired ratios of samples taken
+alternately (ours, peer, ours, ...), with their min..max; a target is met when the min clears it. Benchmarks never assert on time: they print a
 table and, as the last line, one JSON object.
 """
 
@@ -17,18 +18,24 @@ import importlib
 import json
 import platform
 import resource
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from typing import Any, Callable, Optional, Sequence
 
 import jax
 import numpy as np
 
+from experiments.benchmarks import op_profile
+from genjax.training import CPU_EIGEN_CONVOLUTIONS
+
 __all__ = [
     "Case",
     "Timing",
     "time_fn",
+    "time_pair",
     "matmul_peak_flops",
     "run_cases",
     "main",
@@ -36,21 +43,28 @@ __all__ = [
     "family_cases",
     "torch_device",
     "XLA_CPU_NO_YNN",
+    "XLA_CPU_EIGEN_CONV",
     "compiler_variants",
+    "profile_cases",
 ]
 
 
 XLA_CPU_NO_YNN = {"xla_cpu_experimental_ynn_fusion_type": ""}
-"""Compiler options that run XLA:CPU's convolutions through Eigen instead of YNNPACK fusions; the
-rows marked ``[no ynn]`` time our side with them (``genjax.training.compile_step``)."""
+"""Compiler options that run every XLA:CPU dot, convolution and reduction through XLA's own
+(Eigen) kernels instead of YNNPACK; the rows marked ``[no ynn]`` time our side with them."""
+
+XLA_CPU_EIGEN_CONV = CPU_EIGEN_CONVOLUTIONS
+"""Compiler options that send only the convolutions to Eigen and keep YNNPACK's dots and reductions
+(the convolutional families' configs set them); the rows marked ``[eigen conv]``."""
 
 
 def compiler_variants() -> list[tuple[str, Optional[dict]]]:
     """``(name suffix, compiler_options)`` of the rows a convolution case gets: the default
-    compilation, and on CPU a ``[no ynn]`` row with :data:`XLA_CPU_NO_YNN`."""
+    compilation, and on CPU an ``[eigen conv]`` row (:data:`XLA_CPU_EIGEN_CONV`) and a ``[no ynn]``
+    row (:data:`XLA_CPU_NO_YNN`)."""
     variants: list[tuple[str, Optional[dict]]] = [("", None)]
     if jax.default_backend() == "cpu":
-        variants.append((" [no ynn]", XLA_CPU_NO_YNN))
+        variants += [(" [eigen conv]", XLA_CPU_EIGEN_CONV), (" [no ynn]", XLA_CPU_NO_YNN)]
     return variants
 
 
@@ -123,30 +137,68 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def time_fn(setup: Callable[[], Callable[[], Any]], repeats: int, min_sample_s: float = 0.2) -> Timing:
-    """Sets up, runs once (compile / warm-up, timed apart), then takes ``repeats`` samples, each of
-    ``n`` back-to-back calls (``n`` such that a sample lasts about ``min_sample_s``, as ``timeit``
-    calibrates), and reports seconds per call.
+class _Sampler:
+    """One side of a case, set up, warmed up and calibrated: ``sample()`` times ``n`` back-to-back
+    calls (``n`` such that a sample lasts about ``min_sample_s``, as ``timeit`` calibrates) and
+    returns seconds per call.
 
     Calls within a sample run back to back, as in a training or sampling loop: timed alone after a
     ``gc.collect``, the same VAE step took 9.6 ms against 6.2 ms back to back (2026-11-25).
     """
-    fn = setup()
-    t0 = time.perf_counter()
-    _block(fn())
-    first = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    _block(fn())
-    n = max(1, min(1000, int(min_sample_s / max(time.perf_counter() - t0, 1e-9))))
-    times = []
-    for _ in range(repeats):
+
+    def __init__(self, setup: Callable[[], Callable[[], Any]], min_sample_s: float = 0.2):
+        self.fn = setup()
+        t0 = time.perf_counter()
+        _block(self.fn())
+        self.first_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        _block(self.fn())
+        self.n = max(1, min(1000, int(min_sample_s / max(time.perf_counter() - t0, 1e-9))))
+        self.peak_rss_mb = _peak_rss_mb()
+
+    def sample(self) -> float:
         gc.collect()
         t0 = time.perf_counter()
-        for _ in range(n):
-            out = fn()
+        for _ in range(self.n):
+            out = self.fn()
         _block(out)
-        times.append((time.perf_counter() - t0) / n)
-    return Timing(first, statistics.median(times), min(times), max(times), _peak_rss_mb())
+        return (time.perf_counter() - t0) / self.n
+
+
+def _timing(sampler: _Sampler, times: Sequence[float]) -> Timing:
+    return Timing(sampler.first_s, statistics.median(times), min(times), max(times), sampler.peak_rss_mb)
+
+
+def time_fn(setup: Callable[[], Callable[[], Any]], repeats: int, min_sample_s: float = 0.2) -> Timing:
+    """Sets up, runs once (compile / warm-up, timed apart), then takes ``repeats`` samples of
+    back-to-back calls (:class:`_Sampler`) and reports seconds per call."""
+    sampler = _Sampler(setup, min_sample_s)
+    return _timing(sampler, [sampler.sample() for _ in range(repeats)])
+
+
+def time_pair(
+    ours: Callable[[], Callable[[], Any]],
+    peer: Callable[[], Callable[[], Any]],
+    repeats: int,
+    min_sample_s: float = 0.2,
+) -> tuple[Timing, Timing, list[float]]:
+    """Times two sides interleaved (ours, peer, ours, peer, ...) and returns both timings and the
+    ``repeats`` paired ratios peer / ours.
+
+    The machine's speed drifts: the same UNet case, same code, measured 1.08x and then 0.57x within
+    one hour when all of ours ran before all of the peer's (2026-11-26). A sample of each side taken
+    back to back sees the same machine, so their ratio is a fair pair; the median of the pairs and
+    their spread are what the table reports. Ours is set up (and its peak memory read) before the
+    peer exists, so its peak resident memory is its own.
+    """
+    a = _Sampler(ours, min_sample_s)
+    b = _Sampler(peer, min_sample_s)
+    ta, tb = [], []
+    for _ in range(repeats):
+        ta.append(a.sample())
+        tb.append(b.sample())
+    b.peak_rss_mb = _peak_rss_mb()
+    return _timing(a, ta), _timing(b, tb), [y / x for x, y in zip(ta, tb, strict=True)]
 
 
 def matmul_peak_flops(n: Optional[int] = None, repeats: int = 20) -> float:
@@ -200,7 +252,10 @@ def run_cases(cases: Sequence[Case], *, quick: bool = False, repeats: int = 5, t
     for case in cases:
         if quick and not case.quick_ok:
             continue
-        ours = time_fn(case.ours, 1 if quick else repeats)
+        if case.peer is not None and not quick:
+            ours, peer, ratios = time_pair(case.ours, case.peer, repeats)
+        else:
+            ours, peer, ratios = time_fn(case.ours, 1 if quick else repeats), None, []
         row: dict[str, Any] = {
             "case": case.name,
             "unit": case.unit,
@@ -212,8 +267,7 @@ def run_cases(cases: Sequence[Case], *, quick: bool = False, repeats: int = 5, t
             "ours_peak_rss_mb": ours.peak_rss_mb,
             "ours_peak_device_mb": _peak_device_mb("ours"),
         }
-        if case.peer is not None and not quick:
-            peer = time_fn(case.peer, repeats)
+        if peer is not None:
             row.update(
                 peer=case.peer_name,
                 peer_first_s=peer.first_s,
@@ -224,7 +278,10 @@ def run_cases(cases: Sequence[Case], *, quick: bool = False, repeats: int = 5, t
                 peer_peak_rss_mb=peer.peak_rss_mb,
                 peer_peak_device_mb=_peak_device_mb("peer"),
                 peer_device=peer_device,
-                ratio_peer_over_ours=peer.median_s / ours.median_s,
+                ratio_peer_over_ours=statistics.median(ratios),
+                ratio_min=min(ratios),
+                ratio_max=max(ratios),
+                ratios=ratios,
             )
         if case.flops and peak:
             _add_mfu(row, case.flops, peak)
@@ -253,6 +310,30 @@ def run_cases(cases: Sequence[Case], *, quick: bool = False, repeats: int = 5, t
     return rows
 
 
+def profile_cases(cases: Sequence[Case], dump_dir: str, *, title: str = "") -> list[dict]:
+    """``--profile``: each case's ops grouped (convolution forward / gradients, normalization,
+    matmul and attention, elementwise, data movement, outside the network), ours beside the peer's,
+    in ms per call; prints the tables and, last, one JSON object."""
+    rows = []
+    for case in cases:
+        fn = case.ours()
+        _block(fn())
+        ours = op_profile.profile_ours(fn, _block, dump_dir)
+        peer = None
+        if case.peer is not None:
+            pfn = case.peer()
+            _block(pfn())
+            peer = op_profile.profile_torch(pfn, _block) if case.peer_name.startswith("pytorch") else None
+        print(op_profile.format_profiles(case.name, ours, peer, case.peer_name), flush=True)
+        row = {"case": case.name, "ours": dataclasses.asdict(ours)}
+        if peer is not None:
+            row.update(peer=case.peer_name, peer_profile=dataclasses.asdict(peer))
+        rows.append(row)
+    print(json.dumps({"benchmark": title, "profile": True, "backend": jax.default_backend(),
+                      "machine": platform.processor() or platform.machine(), "rows": rows}))
+    return rows
+
+
 def _fmt_s(row: dict, side: str) -> str:
     return (
         f"{row[side + '_median_s'] * 1e3:9.2f} ms ({row[side + '_min_s'] * 1e3:.2f}..{row[side + '_max_s'] * 1e3:.2f})"
@@ -273,21 +354,33 @@ def _print_row(row: dict) -> None:
             line += f" mfu {row['peer_mfu']:.1%}"
         if row.get("peer_peak_device_mb") is not None:
             line += f" device peak {row['peer_peak_device_mb']:.0f} MB"
-        print(line + f"  ratio peer/ours {row['ratio_peer_over_ours']:.2f}x", file=sys.stdout)
+        line += f"  ratio peer/ours {row['ratio_peer_over_ours']:.2f}x ({row['ratio_min']:.2f}..{row['ratio_max']:.2f}"
+        print(line + f" over {len(row['ratios'])} interleaved pairs)", file=sys.stdout)
     sys.stdout.flush()
 
 
 def main(cases_fn: Callable[[bool], Sequence[Case]], argv: Optional[Sequence[str]] = None, *, title: str = "") -> list[dict]:
-    """Command line of every benchmark script: ``--quick`` (ours only, tiny), ``--repeats`` and ``--only``."""
+    """Command line of every benchmark script: ``--quick`` (ours only, tiny), ``--repeats``, ``--only``
+and ``--profile`` (per-op profiles instead of timings)."""
     parser = argparse.ArgumentParser(description=title)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, our side only (run by make test)")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7, help="samples per side (interleaved pairs)")
     parser.add_argument("--only", default="", help="comma-separated texts: run the cases whose name contains any")
+    parser.add_argument("--profile", action="store_true",
+                        help="instead of timing: per-op profile of each case, ours beside the peer's (op_profile)")
     args = parser.parse_args(argv)
+    if args.profile:
+        dump_dir = tempfile.mkdtemp(prefix="genjax-hlo-")
+        op_profile.enable_hlo_dump(dump_dir)  # before the cases compile anything
     wanted = [w for w in args.only.split(",") if w] or [""]
     cases = [c for c in cases_fn(args.quick) if any(w in c.name for w in wanted)]
     if not cases:
         raise SystemExit(f"no benchmark case name contains {args.only!r}")
+    if args.profile:
+        try:
+            return profile_cases(cases, dump_dir, title=title)
+        finally:
+            shutil.rmtree(dump_dir, ignore_errors=True)
     return run_cases(cases, quick=args.quick, repeats=args.repeats, title=title)
 
 

@@ -10,7 +10,7 @@ import sys
 
 from experiments.benchmarks import harness
 
-FAMILIES = ("vae", "gan", "flows", "diffusion")
+FAMILIES = ("vae", "gan", "flows", "diffusion", "pixelcnn")
 
 
 def main(argv=None):

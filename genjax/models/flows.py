@@ -51,6 +51,7 @@ import numpy as np
 
 from genjax import bijectors as bj
 from genjax.base import Likelihood, Model
+from genjax.nn.convolution import Conv
 from genjax.nn.mlp import MLP
 from genjax.typing import Array, Batch, Metrics, Params, PRNGKey, State
 
@@ -198,11 +199,11 @@ class _ResNet(nn.Module):
     @nn.compact
     def __call__(self, x: Array) -> Array:
         mask = jnp.broadcast_to(jnp.asarray(self.mask[..., :1]), x.shape[:-1] + (1,))
-        h = nn.Conv(self.features, (3, 3))(jnp.concatenate([x, mask], axis=-1))
+        h = Conv(self.features, (3, 3))(jnp.concatenate([x, mask], axis=-1))
         for _ in range(self.num_blocks):
-            r = nn.Conv(self.features, (3, 3))(nn.relu(h))
-            h = h + nn.Conv(self.features, (3, 3))(nn.relu(r))
-        return nn.Conv(self.out_channels, (3, 3), kernel_init=nn.initializers.zeros)(nn.relu(h))
+            r = Conv(self.features, (3, 3))(nn.relu(h))
+            h = h + Conv(self.features, (3, 3))(nn.relu(r))
+        return Conv(self.out_channels, (3, 3), kernel_init=nn.initializers.zeros)(nn.relu(h))
 
 
 def _nice(config: FlowConfig) -> bj.Bijector:

@@ -8,6 +8,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.nn.convolution import Conv
 from genjax.typing import Array
 
 __all__ = ["ResBlock", "AttentionBlock", "Downsample", "Upsample", "group_norm"]
@@ -36,7 +37,7 @@ class ResBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array, emb: Array, *, train: bool = False) -> Array:
-        h = nn.Conv(self.out_channels, (3, 3), name="conv_0")(
+        h = Conv(self.out_channels, (3, 3), name="conv_0")(
             jax.nn.silu(group_norm(x.shape[-1], "norm_0")(x))
         )
         scale, shift = jnp.split(
@@ -44,9 +45,9 @@ class ResBlock(nn.Module):
         )
         h = jax.nn.silu(group_norm(self.out_channels, "norm_1")(h) * (1.0 + scale) + shift)
         h = nn.Dropout(self.dropout, deterministic=not train)(h)
-        h = nn.Conv(self.out_channels, (3, 3), kernel_init=nn.initializers.zeros, name="conv_1")(h)
+        h = Conv(self.out_channels, (3, 3), kernel_init=nn.initializers.zeros, name="conv_1")(h)
         if x.shape[-1] != self.out_channels:
-            x = nn.Conv(self.out_channels, (1, 1), name="skip")(x)
+            x = Conv(self.out_channels, (1, 1), name="skip")(x)
         return x + h
 
 
@@ -73,7 +74,7 @@ class Downsample(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        return nn.Conv(x.shape[-1], (3, 3), strides=(2, 2), name="conv")(x)
+        return Conv(x.shape[-1], (3, 3), strides=(2, 2), name="conv")(x)
 
 
 class Upsample(nn.Module):
@@ -83,4 +84,4 @@ class Upsample(nn.Module):
     def __call__(self, x: Array) -> Array:
         b, h, w, c = x.shape
         x = jax.image.resize(x, (b, 2 * h, 2 * w, c), "nearest")
-        return nn.Conv(c, (3, 3), name="conv")(x)
+        return Conv(c, (3, 3), name="conv")(x)

@@ -9,6 +9,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 
+from genjax.nn.convolution import Conv
 from genjax.typing import Array
 
 __all__ = ["ImageClassifier"]
@@ -47,7 +48,7 @@ class ImageClassifier(nn.Module):
                 # The first conv of a block keeps the name of the one-conv layout, so weights saved
                 # before ``convs_per_block`` existed still load.
                 name = f"conv_{i}" if j == 0 else f"conv_{i}_{j}"
-                x = jax.nn.relu(nn.Conv(width, (3, 3), name=name)(x))
+                x = jax.nn.relu(Conv(width, (3, 3), name=name)(x))
             if i >= self.pool_from:
                 x = pool(x, (2, 2), strides=(2, 2))
         features = jax.nn.relu(

@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 import flax.linen as nn
 import jax
 
+from genjax.nn.convolution import Conv
 from genjax.nn.mlp import MLP
 from genjax.typing import Array
 
@@ -110,9 +111,9 @@ class ConvEncoder(nn.Module):
         check_divisible(x.shape[1:], len(self.channels))
         h = x
         for width in self.channels:
-            h = self.activation(nn.Conv(width, (3, 3), strides=(2, 2))(h))
+            h = self.activation(Conv(width, (3, 3), strides=(2, 2))(h))
         if self.spatial_latent:
-            out = nn.Conv(2 * self.latent_dim, (1, 1), name="head")(h)
+            out = Conv(2 * self.latent_dim, (1, 1), name="head")(h)
         else:
             out = nn.Dense(2 * self.latent_dim, name="head")(h.reshape(h.shape[0], -1))
         return _split_gaussian(out, self.latent_dim)
@@ -147,12 +148,12 @@ class ConvDecoder(nn.Module):
         h_out, w_out, c_out = self.data_shape
         f = 2 ** len(self.channels)
         if self.spatial_latent:
-            h = nn.Conv(self.channels[0], (1, 1))(z)
+            h = Conv(self.channels[0], (1, 1))(z)
         else:
             h = nn.Dense(h_out // f * (w_out // f) * self.channels[0])(z)
             h = h.reshape(z.shape[0], h_out // f, w_out // f, self.channels[0])
         for width in self.channels:
             b, hh, ww, c = h.shape
             h = jax.image.resize(h, (b, 2 * hh, 2 * ww, c), "nearest")
-            h = self.activation(nn.Conv(width, (3, 3))(h))
-        return nn.Conv(c_out * self.out_channels_per_pixel, (3, 3), name="head")(h)
+            h = self.activation(Conv(width, (3, 3))(h))
+        return Conv(c_out * self.out_channels_per_pixel, (3, 3), name="head")(h)

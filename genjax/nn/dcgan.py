@@ -24,6 +24,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from genjax.nn.conv_transpose import ConvTranspose
+from genjax.nn.convolution import Conv
 from genjax.typing import Array
 
 __all__ = ["DCGANGenerator", "DCGANDiscriminator", "NORMS", "check_norm"]
@@ -125,7 +126,7 @@ class DCGANDiscriminator(nn.Module):
     def __call__(self, x: Array, labels: Optional[Array] = None, train: bool = True) -> Array:
         h = x
         for i in range(self.num_downsamples):
-            conv = nn.Conv(
+            conv = Conv(
                 self.features * 2**i, (4, 4), strides=(2, 2), padding="SAME", name=f"down_{i}"
             )
             h = self._layer(conv, h, train)

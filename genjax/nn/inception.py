@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genjax.nn.convolution import Conv
 from genjax.typing import Array
 
 __all__ = [
@@ -68,7 +69,7 @@ class _BasicConv(nn.Module):
     @nn.compact
     def __call__(self, x: Array) -> Array:
         ph, pw = _pair(self.padding)
-        x = nn.Conv(
+        x = Conv(
             self.features,
             _pair(self.kernel),
             strides=_pair(self.stride),

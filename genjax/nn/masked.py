@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genjax.nn.convolution import Conv, conv2d
 from genjax.typing import Array
 
 __all__ = ["spatial_mask", "MaskedConv", "ResidualMaskedBlock", "GatedBlock"]
@@ -106,13 +107,7 @@ class MaskedConv(nn.Module):
             "kernel", nn.initializers.lecun_normal(), (rows, kw, x.shape[-1], self.features)
         )
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
-        y = jax.lax.conv_general_dilated(
-            x,
-            kernel * mask[:rows],
-            (1, 1),
-            ((kh // 2, 0), (kw // 2, kw // 2)),
-            dimension_numbers=("NHWC", "HWIO", "NHWC"),
-        )
+        y = conv2d(x, kernel * mask[:rows], (1, 1), ((kh // 2, 0), (kw // 2, kw // 2)))
         return y + bias
 
 
@@ -163,7 +158,7 @@ class GatedBlock(nn.Module):
         h_pre = MaskedConv(
             2 * f, (1, k), self.mask_type, self.num_colors, region="horizontal", name="h_conv"
         )(h)
-        h_pre = h_pre + nn.Conv(2 * f, (1, 1), name="v_to_h")(_shift_down(v_pre))
+        h_pre = h_pre + Conv(2 * f, (1, 1), name="v_to_h")(_shift_down(v_pre))
         if cond is not None:
             c = nn.Dense(2 * f, name="cond")(cond)[:, None, None, :]
             v_pre, h_pre = v_pre + c, h_pre + c

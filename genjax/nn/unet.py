@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from genjax.nn.blocks import AttentionBlock, Downsample, ResBlock, Upsample, group_norm
+from genjax.nn.convolution import Conv
 from genjax.nn.embeddings import FourierEmbedding, sinusoidal_embedding
 from genjax.typing import Array
 
@@ -78,7 +79,7 @@ class UNet(nn.Module):
             if label is None:
                 label = jnp.full((x.shape[0],), self.num_classes, jnp.int32)
             emb = emb + nn.Embed(self.num_classes + 1, emb.shape[-1], name="label_embedding")(label)
-        h = nn.Conv(self.base_channels, (3, 3), name="conv_in")(x)
+        h = Conv(self.base_channels, (3, 3), name="conv_in")(x)
         skips = [h]
         for i, mult in enumerate(self.channel_mults):
             for _ in range(self.num_res_blocks):
@@ -103,7 +104,7 @@ class UNet(nn.Module):
             if i > 0:
                 h = Upsample()(h)
         h = jax.nn.silu(group_norm(h.shape[-1], "norm_out")(h))
-        return nn.Conv(
+        return Conv(
             self.out_channels or x.shape[-1],
             (3, 3),
             kernel_init=nn.initializers.zeros,

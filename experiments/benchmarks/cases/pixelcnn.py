@@ -17,9 +17,11 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from experiments.benchmarks import harness
 from experiments.configs import pixelcnn_fashion_mnist
+from genjax import training
 from genjax.models import pixelcnn
 from genjax.samplers import autoregressive
 
@@ -123,3 +125,54 @@ def sampling_cases(quick: bool) -> list[harness.Case]:
         )
     )
     return cases
+
+
+def _train_steps(config: pixelcnn.PixelCNNConfig, batch: int, steps: int, steps_per_call: int, compiler_options=None):
+    """``steps`` Adam steps per call, ``steps_per_call`` of them scanned in each compiled call."""
+    model = pixelcnn.make_pixelcnn(config)
+    optimizer = optax.adam(1e-3)
+    levels = jax.random.randint(jax.random.PRNGKey(0), (batch, *config.data_shape), 0, config.levels)
+    data = {"image": levels.astype(jnp.float32) * 2.0 / (config.levels - 1) - 1.0}
+    state = training.create_train_state(model, optimizer, jax.random.PRNGKey(1), data)
+    step = training.compile_step(
+        training.make_train_step(model, optimizer), "jit", steps_per_call=steps_per_call,
+        compiler_options=compiler_options,
+    )
+    if steps_per_call > 1:
+        data = jax.tree.map(lambda x: jnp.stack([x] * steps_per_call), data)
+    key = jax.random.PRNGKey(2)
+    holder = [state]
+
+    def call():
+        for _ in range(steps // steps_per_call):
+            holder[0], metrics = step(holder[0], data, key)
+        return metrics
+
+    return call
+
+
+def train_step_cases(quick: bool) -> list[harness.Case]:
+    """The Fashion-MNIST PixelCNN (batch 32): 10 steps per call scanned against one per call (issue
+    19: convolution gradients inside ``lax.scan``); ``quick``: a tiny network at 8x8, ours only."""
+    if quick:
+        config = _config("gated", 8, 1)
+        return [
+            harness.Case(
+                "pixelcnn train 2 steps/call quick", 2.0, "steps", functools.partial(_train_steps, config, 4, 2, 2)
+            )
+        ]
+    config = _fashion_config()
+    h, w, c = config.data_shape
+    name = f"pixelcnn {config.variant} f{config.features} L{config.num_layers} {h}x{w}x{c} b32 train"
+    return [
+        harness.Case(
+            f"{name}: 10 steps/call vs 1{suffix}",
+            10.0,
+            "steps",
+            functools.partial(_train_steps, config, 32, 10, 10, options),
+            functools.partial(_train_steps, config, 32, 10, 1, options),
+            "1-step/call",
+            quick_ok=False,
+        )
+        for suffix, options in harness.compiler_variants()
+    ]
