@@ -8,6 +8,7 @@ images score FID 6.0 against the test set (the raw images: 2.8), the ldm samples
 """
 
 from experiments.configs.common import base_config
+from genjax.training import CPU_EIGEN_CONVOLUTIONS
 
 
 def get_config():
@@ -18,4 +19,7 @@ def get_config():
     c.optimizer = {"name": "adam", "learning_rate": 1e-3}
     c.train.num_steps = 1500
     c.train.batch_size = 64
+    # XLA:CPU's YNNPACK convolution kernel gradient is 3-4x slower than Eigen's; on 2 idle cores
+    # (2026-11-28, experiments.benchmarks.config_steps) Eigen convolutions: its step 168 -> 92 ms, 1.83x (1.73..1.89).
+    c.train.compiler_options = dict(CPU_EIGEN_CONVOLUTIONS)
     return c

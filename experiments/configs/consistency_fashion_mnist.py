@@ -3,6 +3,7 @@ second sigma chosen by greedy search on training images at evaluation (``eval.se
 
 from experiments.configs.common import base_config
 from experiments.configs.unet import unet_fields
+from genjax.training import CPU_EIGEN_CONVOLUTIONS
 
 
 def get_config():
@@ -23,4 +24,8 @@ def get_config():
     c.optimizer = {"name": "adam", "learning_rate": 2e-4}
     c.train.num_steps = 1000
     c.train.batch_size = 64
+    # XLA:CPU's YNNPACK convolution kernel gradient is 3-4x slower than Eigen's; on 2 idle cores
+    # (2026-11-28, experiments.benchmarks.config_steps) Eigen convolutions: the diffusion config's UNet:
+    # its step 1.33x faster (1.27..1.43).
+    c.train.compiler_options = dict(CPU_EIGEN_CONVOLUTIONS)
     return c

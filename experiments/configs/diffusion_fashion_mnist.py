@@ -2,6 +2,7 @@
 
 from experiments.configs.common import base_config
 from experiments.configs.unet import unet_fields
+from genjax.training import CPU_EIGEN_CONVOLUTIONS
 
 
 def get_config():
@@ -16,4 +17,7 @@ def get_config():
     c.optimizer = {"name": "adam", "learning_rate": 1e-3, "warmup_steps": 200}
     c.train.num_steps = 4000
     c.train.batch_size = 64
+    # XLA:CPU's YNNPACK convolution kernel gradient is 3-4x slower than Eigen's; on 2 idle cores
+    # (2026-11-28, experiments.benchmarks.config_steps) Eigen convolutions: its step 410 -> 309 ms, 1.33x (1.27..1.43).
+    c.train.compiler_options = dict(CPU_EIGEN_CONVOLUTIONS)
     return c

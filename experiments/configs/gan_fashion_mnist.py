@@ -2,6 +2,7 @@
 generator on Fashion-MNIST."""
 
 from experiments.configs.common import base_config
+from genjax.training import CPU_EIGEN_CONVOLUTIONS
 
 
 def get_config():
@@ -22,4 +23,7 @@ def get_config():
     }
     c.train.num_steps = 4000
     c.train.batch_size = 64
+    # XLA:CPU's YNNPACK convolution kernel gradient is 3-4x slower than Eigen's; on 2 idle cores
+    # (2026-11-28, experiments.benchmarks.config_steps) Eigen convolutions: its step 39 -> 34 ms, 1.16x (1.06..1.28).
+    c.train.compiler_options = dict(CPU_EIGEN_CONVOLUTIONS)
     return c

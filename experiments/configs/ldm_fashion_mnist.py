@@ -9,6 +9,7 @@ step, 0.32 s per ldm step).
 
 from experiments.configs.common import base_config
 from experiments.configs.unet import unet_fields
+from genjax.training import CPU_EIGEN_CONVOLUTIONS
 
 
 def get_config():
@@ -24,4 +25,8 @@ def get_config():
     c.optimizer = {"name": "adam", "learning_rate": 1e-3, "warmup_steps": 200}
     c.train.num_steps = 2000
     c.train.batch_size = 64
+    # XLA:CPU's YNNPACK convolution kernel gradient is 3-4x slower than Eigen's; on 2 idle cores
+    # (2026-11-28, experiments.benchmarks.config_steps) Eigen convolutions: the pixel-space UNet's step
+    # 1.33x faster (1.27..1.43); the latent UNet's not timed.
+    c.train.compiler_options = dict(CPU_EIGEN_CONVOLUTIONS)
     return c

@@ -1,6 +1,7 @@
 """Gated PixelCNN (van den Oord et al., 2016) with a 256-way softmax per pixel on 8-bit Fashion-MNIST."""
 
 from experiments.configs.common import base_config
+from genjax.training import CPU_EIGEN_CONVOLUTIONS
 
 
 def get_config():
@@ -12,4 +13,7 @@ def get_config():
     c.optimizer = {"name": "adam", "learning_rate": 1e-3}
     c.train.num_steps = 1200
     c.train.batch_size = 32
+    # XLA:CPU's YNNPACK convolution kernel gradient is 3-4x slower than Eigen's; on 2 idle cores
+    # (2026-11-28, experiments.benchmarks.config_steps) Eigen convolutions: its step 687 -> 329 ms, 2.01x (1.98..2.14).
+    c.train.compiler_options = dict(CPU_EIGEN_CONVOLUTIONS)
     return c

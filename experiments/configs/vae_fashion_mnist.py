@@ -1,6 +1,7 @@
 """Convolutional VAE with a discretized-logistic decoder on 8-bit Fashion-MNIST; IWAE test bound."""
 
 from experiments.configs.common import base_config
+from genjax.training import CPU_EIGEN_CONVOLUTIONS
 
 
 def get_config():
@@ -20,4 +21,7 @@ def get_config():
     c.optimizer = {"name": "adam", "learning_rate": 1e-3}
     c.train.num_steps = 2000
     c.train.batch_size = 64
+    # XLA:CPU's YNNPACK convolution kernel gradient is 3-4x slower than Eigen's; on 2 idle cores
+    # (2026-11-28, experiments.benchmarks.config_steps) Eigen convolutions: its step 204 -> 151 ms, 1.40x (1.33..1.52).
+    c.train.compiler_options = dict(CPU_EIGEN_CONVOLUTIONS)
     return c

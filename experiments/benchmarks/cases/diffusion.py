@@ -275,6 +275,7 @@ def _ours_sampler(
     size: int,
     unroll: int = 1,
     python_loop: bool = False,
+    compiler_options=None,
 ):
     net = _unet(width)
     shape = (batch, size, size, 1)
@@ -299,15 +300,16 @@ def _ours_sampler(
             return x
 
         return loop
+    jit = functools.partial(jax.jit, compiler_options=compiler_options)
     if kind == "ddpm":
-        fn = jax.jit(lambda k, x: dsamp.sample_ddpm(k, _eps_fn(net, params), x, s, unroll=unroll))
+        fn = jit(lambda k, x: dsamp.sample_ddpm(k, _eps_fn(net, params), x, s, unroll=unroll))
     elif kind == "ddim":
-        fn = jax.jit(
+        fn = jit(
             lambda k, x: dsamp.sample_ddim(k, _eps_fn(net, params), x, s, steps, unroll=unroll)
         )
     elif kind == "heun":
         sigmas = karras_sigmas(steps)
-        fn = jax.jit(
+        fn = jit(
             lambda k, x: ode.sample_heun(
                 k, _edm_denoiser(net, params), sigmas[0] * x, sigmas, unroll=unroll
             )
@@ -346,6 +348,16 @@ def sampling_cases(quick: bool) -> list[harness.Case]:
             name = f"diffusion {kind}-{nfe}nfe w{width} b{batch}"
             flops = per_eval * nfe if per_eval else None
             ours = functools.partial(_ours_sampler, width, kind, steps, batch, size)
+            if width == 32 and kind == "heun":
+                cases += [
+                    harness.Case(
+                        name + suffix, float(batch), "images",
+                        functools.partial(ours, compiler_options=options),
+                        functools.partial(_torch_sampler, width, kind, steps, batch, size, False),
+                        "pytorch-eager", flops, quick_ok=False,
+                    )
+                    for suffix, options in harness.compiler_variants()[1:]
+                ]
             for torch_compiled in (False, True) if compiled else (False,):
                 cases.append(
                     harness.Case(
