@@ -97,6 +97,20 @@ def _layer(module) -> str:
     return parts[1] if len(parts) > 2 or (len(parts) == 2 and is_package) else "core"
 
 
+def _owner(package, attr: str) -> str:
+    """The module that defines ``package.attr``: a function's or class's ``__module__``, or for a
+    constant (a dict has none) the submodule whose ``__all__`` holds the same object."""
+    obj = getattr(package, attr)
+    owner = getattr(obj, "__module__", None)
+    if owner:
+        return owner
+    for info in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+        sub = importlib.import_module(info.name)
+        if attr in getattr(sub, "__all__", ()) and getattr(sub, attr, None) is obj:
+            return info.name
+    return package.__name__
+
+
 def _module_page(module) -> str:
     name = module.__name__
     lines = [f"# {name}", "", "```{eval-rst}", f".. automodule:: {name}"]
@@ -104,8 +118,7 @@ def _module_page(module) -> str:
         # A package re-exports names documented in their own modules; link to them there.
         lines += ["   :no-members:", "```", ""]
         for attr in getattr(module, "__all__", ()):
-            obj = getattr(module, attr)
-            lines.append(f"- {{py:obj}}`{name}.{attr} <{obj.__module__}.{attr}>`")
+            lines.append(f"- {{py:obj}}`{name}.{attr} <{_owner(module, attr)}.{attr}>`")
     else:
         lines.append("```")
     return "\n".join(lines) + "\n"

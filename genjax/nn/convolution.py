@@ -40,7 +40,29 @@ _KERNEL_TANGENT = lax.ConvDimensionNumbers(lhs_spec=(3, 0, 1, 2), rhs_spec=(3, 0
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
-def conv2d(x: Array, kernel: Array, strides: tuple[int, int], padding: tuple[tuple[int, int], ...]) -> Array:
+def _conv2d(x: Array, kernel: Array, strides: tuple[int, int], padding: tuple[tuple[int, int], ...]) -> Array:
+    return lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=_NHWC)
+
+
+@_conv2d.defjvp
+def _conv2d_jvp(strides, padding, primals, tangents):
+    x, kernel = primals
+    x_dot, kernel_dot = tangents
+    y = _conv2d(x, kernel, strides, padding)
+    dy_dx = lax.conv_general_dilated(
+        x_dot, jnp.transpose(kernel, (0, 1, 3, 2)), strides, padding, dimension_numbers=_INPUT_TANGENT
+    )
+    dy_dk = lax.conv_general_dilated(
+        jnp.transpose(x, (3, 1, 2, 0)),
+        jnp.transpose(kernel_dot, (2, 0, 1, 3)),
+        strides,
+        padding,
+        dimension_numbers=_KERNEL_TANGENT,
+    )
+    return y, dy_dx + jnp.transpose(dy_dk, (2, 0, 1, 3))
+
+
+def conv2d(x: Array, kernel: Array, strides: Sequence[int], padding: Sequence[tuple[int, int]]) -> Array:
     """Cross-correlation ``x [B, H, W, C] * kernel [kh, kw, C, D] -> [B, H', W', D]`` (NHWC, HWIO).
 
     Args:
@@ -53,25 +75,8 @@ def conv2d(x: Array, kernel: Array, strides: tuple[int, int], padding: tuple[tup
       ``lax.conv_general_dilated(x, kernel, strides, padding)`` in NHWC; its gradients are canonical
       XLA:CPU convolutions, also inside loops (see the module docstring).
     """
-    return lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=_NHWC)
-
-
-@conv2d.defjvp
-def _conv2d_jvp(strides, padding, primals, tangents):
-    x, kernel = primals
-    x_dot, kernel_dot = tangents
-    y = conv2d(x, kernel, strides, padding)
-    dy_dx = lax.conv_general_dilated(
-        x_dot, jnp.transpose(kernel, (0, 1, 3, 2)), strides, padding, dimension_numbers=_INPUT_TANGENT
-    )
-    dy_dk = lax.conv_general_dilated(
-        jnp.transpose(x, (3, 1, 2, 0)),
-        jnp.transpose(kernel_dot, (2, 0, 1, 3)),
-        strides,
-        padding,
-        dimension_numbers=_KERNEL_TANGENT,
-    )
-    return y, dy_dx + jnp.transpose(dy_dk, (2, 0, 1, 3))
+    pads = tuple((int(lo), int(hi)) for lo, hi in padding)
+    return _conv2d(x, kernel, tuple(int(s) for s in strides), pads)
 
 
 def _is_nhwc(dimension_numbers: Any, ndim: int) -> bool:
@@ -114,12 +119,9 @@ def conv_general_dilated(
             lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
             feature_group_count, batch_group_count, precision, preferred_element_type,
         )
-    strides = tuple(int(s) for s in window_strides)
     if isinstance(padding, str):
-        pads = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], strides, padding)
-    else:
-        pads = padding
-    return conv2d(lhs, rhs, strides, tuple((int(lo), int(hi)) for lo, hi in pads))
+        padding = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], tuple(window_strides), padding)
+    return conv2d(lhs, rhs, window_strides, padding)
 
 
 Conv = functools.partial(nn.Conv, conv_general_dilated=conv_general_dilated)
