@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SCRIPTS = ("engine", "gibbs", "conv", "train_step", "sampling")
+SCRIPTS = ("engine", "gibbs", "conv", "train_step", "sampling", "config_steps")
 
 
 def main(argv=None) -> None:
