@@ -24,7 +24,6 @@ from experiments.benchmarks import harness
 from experiments.families import get_spec
 from experiments.optimizers import make_optimizer
 from experiments.run import load_split
-from genjax import training
 
 __all__ = ["cases", "FAMILIES"]
 
@@ -38,18 +37,10 @@ def _step(config, compiler_options: Optional[dict]):
     optimizer = make_optimizer(config.optimizer.to_dict())
     arrays = spec.to_batch(load_split(config, "train"))
     batch = {k: v[: config.train.batch_size] for k, v in arrays.items()}
-    state = training.create_train_state(spec.model, optimizer, jax.random.PRNGKey(0), batch, ema_decay=spec.ema_decay)
-    step = training.compile_step(
-        training.make_train_step(spec.model, optimizer), "jit", compiler_options=compiler_options
+    return harness.train_step_call(
+        spec.model, optimizer, batch, init_key=jax.random.PRNGKey(0), step_key=jax.random.PRNGKey(1),
+        compiler_options=compiler_options, ema_decay=spec.ema_decay,
     )
-    key = jax.random.PRNGKey(1)
-    holder = [state]
-
-    def call():
-        holder[0], metrics = step(holder[0], batch, key)
-        return metrics
-
-    return call
 
 
 def cases(quick: bool, dataset: str = "fashion_mnist") -> list[harness.Case]:

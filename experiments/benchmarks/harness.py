@@ -29,6 +29,7 @@ import jax
 import numpy as np
 
 from experiments.benchmarks import op_profile
+from genjax import training
 from genjax.training import CPU_EIGEN_CONVOLUTIONS
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "Timing",
     "time_fn",
     "time_pair",
+    "train_step_call",
     "matmul_peak_flops",
     "run_cases",
     "main",
@@ -199,6 +201,40 @@ def time_pair(
         tb.append(b.sample())
     b.peak_rss_mb = _peak_rss_mb()
     return _timing(a, ta), _timing(b, tb), [y / x for x, y in zip(ta, tb, strict=True)]
+
+
+def train_step_call(
+    model: Any,
+    optimizer: Any,
+    batch: dict,
+    *,
+    init_key: jax.Array,
+    step_key: jax.Array,
+    compiler_options: Optional[dict] = None,
+    steps_per_call: int = 1,
+    steps: Optional[int] = None,
+    ema_decay: Optional[float] = None,
+) -> Callable[[], Any]:
+    """The timed callable of a train-step case: a train state of ``model`` on ``batch``, its step
+    compiled under ``jit`` (``steps_per_call`` scanned per compiled call, the batch stacked that
+    many times), and a call that runs ``steps`` steps (default ``steps_per_call``), carrying the
+    state from call to call as a training loop does, and returns the last metrics."""
+    state = training.create_train_state(model, optimizer, init_key, batch, ema_decay=ema_decay)
+    step = training.compile_step(
+        training.make_train_step(model, optimizer), "jit", steps_per_call=steps_per_call,
+        compiler_options=compiler_options,
+    )
+    if steps_per_call > 1:
+        batch = jax.tree.map(lambda x: jax.numpy.stack([x] * steps_per_call), batch)
+    calls = (steps or steps_per_call) // steps_per_call
+    holder = [state]
+
+    def call():
+        for _ in range(calls):
+            holder[0], metrics = step(holder[0], batch, step_key)
+        return metrics
+
+    return call
 
 
 def matmul_peak_flops(n: Optional[int] = None, repeats: int = 20) -> float:

@@ -32,7 +32,6 @@ import numpy as np
 import optax
 
 from experiments.benchmarks import harness
-from genjax import training
 from genjax.models import diffusion
 from genjax.nn.unet import UNet
 from genjax.samplers import diffusion as dsamp
@@ -419,18 +418,10 @@ def _ours_train(width: int, batch: int, size: int, compiler_options=None):
             jax.random.PRNGKey(0), (batch, size, size, 1), minval=-1, maxval=1
         )
     }
-    state = training.create_train_state(model, optimizer, jax.random.PRNGKey(1), data)
-    step = training.compile_step(
-        training.make_train_step(model, optimizer), mode="jit", compiler_options=compiler_options
+    return harness.train_step_call(
+        model, optimizer, data, init_key=jax.random.PRNGKey(1), step_key=jax.random.PRNGKey(2),
+        compiler_options=compiler_options,
     )
-    key = jax.random.PRNGKey(2)
-    holder = [state]
-
-    def call():
-        holder[0], metrics = step(holder[0], data, key)
-        return metrics
-
-    return call
 
 
 def _train_flops(width: int, batch: int, size: int) -> Optional[float]:

@@ -18,7 +18,6 @@ import optax
 
 from experiments.benchmarks import harness
 from genjax import bijectors as bj
-from genjax import training
 from genjax.models import flows
 
 LR = 1e-3
@@ -35,15 +34,9 @@ def _ours(config: flows.FlowConfig, batch_size: int, holder_params: list):
         tx = optax.adam(LR)
         batch = jax.tree.map(jax.numpy.asarray, _batch(config, batch_size))
         key = jax.random.PRNGKey(0)
-        holder = [training.create_train_state(model, tx, key, batch)]
-        holder_params.append(sum(x.size for x in jax.tree.leaves(holder[0].params)))
-        step = training.compile_step(training.make_train_step(model, tx), "jit")
-
-        def run():
-            holder[0], metrics = step(holder[0], batch, key)
-            return metrics
-
-        return run
+        shapes = jax.eval_shape(model.init, key, batch)["params"]
+        holder_params.append(sum(x.size for x in jax.tree.leaves(shapes)))
+        return harness.train_step_call(model, tx, batch, init_key=key, step_key=key)
 
     return setup
 

@@ -15,7 +15,6 @@ import jax
 import optax
 
 from experiments.benchmarks import harness
-from genjax import training
 from genjax.models import gan
 
 __all__ = ["train_step_cases", "dcgan_forward_flops"]
@@ -52,16 +51,9 @@ def _ours(config: gan.GANConfig, batch_size: int, compiler_options=None):
         )
         batch = {"image": images}
         key = jax.random.PRNGKey(0)
-        holder = [training.create_train_state(model, opt, key, batch)]
-        step = training.compile_step(
-            training.make_train_step(model, opt), "jit", compiler_options=compiler_options
+        return harness.train_step_call(
+            model, opt, batch, init_key=key, step_key=key, compiler_options=compiler_options
         )
-
-        def run():
-            holder[0], metrics = step(holder[0], batch, key)
-            return metrics
-
-        return run
 
     return setup
 

@@ -21,7 +21,6 @@ import optax
 
 from experiments.benchmarks import harness
 from experiments.configs import pixelcnn_fashion_mnist
-from genjax import training
 from genjax.models import pixelcnn
 from genjax.samplers import autoregressive
 
@@ -133,22 +132,10 @@ def _train_steps(config: pixelcnn.PixelCNNConfig, batch: int, steps: int, steps_
     optimizer = optax.adam(1e-3)
     levels = jax.random.randint(jax.random.PRNGKey(0), (batch, *config.data_shape), 0, config.levels)
     data = {"image": levels.astype(jnp.float32) * 2.0 / (config.levels - 1) - 1.0}
-    state = training.create_train_state(model, optimizer, jax.random.PRNGKey(1), data)
-    step = training.compile_step(
-        training.make_train_step(model, optimizer), "jit", steps_per_call=steps_per_call,
-        compiler_options=compiler_options,
+    return harness.train_step_call(
+        model, optimizer, data, init_key=jax.random.PRNGKey(1), step_key=jax.random.PRNGKey(2),
+        compiler_options=compiler_options, steps_per_call=steps_per_call, steps=steps,
     )
-    if steps_per_call > 1:
-        data = jax.tree.map(lambda x: jnp.stack([x] * steps_per_call), data)
-    key = jax.random.PRNGKey(2)
-    holder = [state]
-
-    def call():
-        for _ in range(steps // steps_per_call):
-            holder[0], metrics = step(holder[0], data, key)
-        return metrics
-
-    return call
 
 
 def train_step_cases(quick: bool) -> list[harness.Case]:

@@ -20,7 +20,6 @@ import numpy as np
 import optax
 
 from experiments.benchmarks import harness
-from genjax import training
 from genjax.models import vae
 
 __all__ = ["train_step_cases", "mlp_vae_forward_flops", "MNIST_MLP_VAE"]
@@ -54,14 +53,7 @@ def _ours(config: vae.VAEConfig, batch_size: int):
         tx = optax.adam(LR)
         batch = {"image": jax.device_put(_binary_images(batch_size, config.data_shape))}
         key = jax.random.PRNGKey(0)
-        holder = [training.create_train_state(model, tx, key, batch)]
-        step = training.compile_step(training.make_train_step(model, tx), "jit")
-
-        def run():
-            holder[0], metrics = step(holder[0], batch, key)
-            return metrics
-
-        return run
+        return harness.train_step_call(model, tx, batch, init_key=key, step_key=key)
 
     return setup
 
