@@ -11,7 +11,9 @@ the binarized images for RBM and DBM) with its kind (exact, bound, estimate), an
 stability signals (loss variance over the last half, classes covered by the classifier).
 
 A rerun with the same ``--workdir`` resumes: a family whose evaluation is written is not redone, and
-a family whose training was cut off resumes from its last checkpoint (every tenth of its steps).
+a family whose training was cut off resumes from its last checkpoint (every tenth of its steps). A row
+judged by another feature extractor than today's (a retrained classifier) has its saved samples
+rescored.
 """
 
 from __future__ import annotations
@@ -140,6 +142,11 @@ def _row(config, family_dir: str) -> dict[str, Any]:
         with open(cached) as f:
             row = json.load(f)
         if row.get("train_steps") == config.train.num_steps and row.get("num_generated") == config.eval.num_samples:
+            if row.get("extractor") != run.extractor_id(run.features_for(config)):
+                # Judged by another feature extractor (a retrained classifier): the saved samples are
+                # rescored, not drawn again.
+                row.update(run.rescore(config, family_dir))
+                _write_json(cached, row)
             return row
     run.train(config, family_dir, progress=False)
     start = time.perf_counter()
@@ -157,9 +164,15 @@ def _row(config, family_dir: str) -> dict[str, Any]:
         "loss_variance_last_half": loss_variance(family_dir),
         **result,
     }
-    with open(cached, "w") as f:
-        json.dump(row, f, indent=2, default=float)
+    _write_json(cached, row)
     return row
+
+
+def _write_json(path: str, obj: Any) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, default=float)
+    os.replace(tmp, path)
 
 
 def compare(

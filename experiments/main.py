@@ -1,5 +1,8 @@
 """Command line: ``python -m experiments.main --config experiments/configs/<family>_<dataset>.py
---workdir DIR --mode train|sample|evaluate [--config.key=value ...]``.
+--workdir DIR --mode train|sample|evaluate|rescore [--config.key=value ...]``.
+
+``rescore`` recomputes the image metrics of an evaluation's saved samples under today's feature
+extractor (after a classifier is retrained), without training or sampling again.
 
 The only place flags are read. Several processes (hosts, or processes on one host) run the same
 command into one shared workdir: with ``--distributed`` alone on a cluster JAX detects (SLURM, TPU
@@ -19,7 +22,7 @@ from ml_collections import config_flags
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "path to a config file in experiments/configs", lock_config=True)
 flags.DEFINE_string("workdir", None, "directory for checkpoints, logs, samples and eval.json")
-flags.DEFINE_enum("mode", "train", ["train", "sample", "evaluate"], "what to do")
+flags.DEFINE_enum("mode", "train", ["train", "sample", "evaluate", "rescore"], "what to do")
 flags.DEFINE_bool("distributed", False, "several processes: call jax.distributed.initialize(), which "
                   "detects the cluster (SLURM, TPU pods) unless the three flags below are given")
 flags.DEFINE_string("coordinator_address", None, "several processes: host:port of process 0")
@@ -82,7 +85,8 @@ def _run(argv) -> None:
         elif FLAGS.mode == "sample":
             print(f"samples: {run.sample(FLAGS.config, FLAGS.workdir)}")
         else:
-            result = run.evaluate(FLAGS.config, FLAGS.workdir)
+            evaluate = run.rescore if FLAGS.mode == "rescore" else run.evaluate
+            result = evaluate(FLAGS.config, FLAGS.workdir)
             print(f"evaluation: {FLAGS.workdir}/eval.json " + " ".join(
                 f"{k}={v:.4g}" for k, v in result.items() if isinstance(v, float)))
     except (run.RunError, ValueError, training.CheckpointError, training.NonFiniteError) as err:

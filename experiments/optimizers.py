@@ -1,4 +1,10 @@
-"""Optimizers from config: ``{'name': 'adam', 'learning_rate': 1e-3, ...}`` -> an optax chain."""
+"""Optimizers from config: ``{'name': 'adam', 'learning_rate': 1e-3, ...}`` -> an optax chain.
+
+Fields of one group: ``name``, ``learning_rate``, ``b1``, ``b2``, ``momentum``, ``weight_decay``,
+``grad_clip`` (global norm), ``warmup_steps`` (linear from 0) and ``decay_steps`` (cosine decay to 0
+at that step, warmup included; Loshchilov & Hutter, 2017). Without ``decay_steps`` the rate stays at
+``learning_rate`` after the warmup.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,8 @@ import optax
 __all__ = ["make_optimizer", "OPTIMIZERS"]
 
 OPTIMIZERS = ("adam", "adamw", "radam", "sgd")
-_GROUP_FIELDS = {"name", "learning_rate", "b1", "b2", "momentum", "weight_decay", "grad_clip", "warmup_steps"}
+_GROUP_FIELDS = {"name", "learning_rate", "b1", "b2", "momentum", "weight_decay", "grad_clip", "warmup_steps",
+                 "decay_steps"}
 
 
 def _one(cfg: Mapping[str, Any]) -> optax.GradientTransformation:
@@ -18,8 +25,13 @@ def _one(cfg: Mapping[str, Any]) -> optax.GradientTransformation:
         raise ValueError(f"unknown optimizer field(s) {sorted(unknown)}; valid fields: {sorted(_GROUP_FIELDS)}")
     name = cfg.get("name", "adam")
     lr = cfg.get("learning_rate", 1e-3)
-    if cfg.get("warmup_steps"):
-        lr = optax.linear_schedule(0.0, lr, cfg["warmup_steps"])
+    warmup, decay = int(cfg.get("warmup_steps") or 0), int(cfg.get("decay_steps") or 0)
+    if decay:
+        if decay <= warmup:
+            raise ValueError(f"decay_steps ({decay}) must exceed warmup_steps ({warmup})")
+        lr = optax.warmup_cosine_decay_schedule(0.0, lr, warmup, decay)
+    elif warmup:
+        lr = optax.linear_schedule(0.0, lr, warmup)
     if name == "adam":
         tx = optax.adam(lr, b1=cfg.get("b1", 0.9), b2=cfg.get("b2", 0.999))
     elif name == "adamw":

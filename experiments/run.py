@@ -20,6 +20,7 @@ import numpy as np
 
 from experiments import grids
 from experiments.families import FamilySpec, get_spec
+from experiments.families.common import sample_compiler_options
 from experiments.optimizers import make_optimizer
 from genjax import training
 from genjax.data import batching, registry
@@ -29,10 +30,11 @@ from genjax.samplers import ode
 
 __all__ = [
     "train", "sample", "evaluate", "restore", "RunError", "load_split", "draw_timed", "features_for",
-    "reference_images", "search_sigmas", "with_sigmas", "fid_score", "SEARCH_DEFAULTS",
+    "reference_images", "search_sigmas", "with_sigmas", "fid_score", "SEARCH_DEFAULTS", "compiled_sampling",
+    "image_metrics", "rescore", "extractor_id",
 ]
 
-MODES = ("train", "sample", "evaluate")
+MODES = ("train", "sample", "evaluate", "rescore")
 
 
 class RunError(RuntimeError):
@@ -102,15 +104,26 @@ def restore(config, workdir: str) -> tuple[FamilySpec, training.TrainState]:
         )
     state, _ = ckpt.restore(template)
     ckpt.close()
-    return spec, state
+    return compiled_sampling(spec, sample_compiler_options(config)), state
+
+
+def compiled_sampling(spec: FamilySpec, compiler_options: Optional[dict[str, Any]]) -> FamilySpec:
+    """``spec`` drawing with ``model.sample`` as one ``jax.jit`` call under ``compiler_options`` (on
+    the EMA params when kept), unless the family brings its own ``sample``."""
+    if spec.sample is not None:
+        return spec
+    model_sample = jax.jit(spec.model.sample, static_argnums=3, compiler_options=compiler_options)
+
+    def sample(state, key, n: int):
+        params = state.ema_params if state.ema_params is not None else state.params
+        return model_sample(params, state.model_state, key, n)
+
+    return dataclasses.replace(spec, sample=sample)
 
 
 def _draw(spec: FamilySpec, state, key, n: int) -> np.ndarray:
-    if spec.sample is not None:
-        out = spec.sample(state, key, n)
-    else:
-        params = state.ema_params if state.ema_params is not None else state.params
-        out = spec.model.sample(params, state.model_state, key, n)
+    # A spec from ``restore`` carries its compiled sampler; any other is compiled here, per call.
+    out = (spec.sample or compiled_sampling(spec, None).sample)(state, key, n)
     return np.asarray(spec.to_images(np.asarray(out)))
 
 
@@ -259,6 +272,53 @@ def search_sigmas(config, spec: FamilySpec, state, extractor) -> tuple[csamp.Gre
     return found, record
 
 
+def extractor_id(extractor) -> str:
+    """What identifies an evaluation's feature extractor in ``eval.json``: its name and, for a
+    shipped classifier, its test accuracy (a retrained classifier is a different judge)."""
+    accuracy = extractor.test_accuracy
+    return extractor.name if np.isnan(accuracy) else f"{extractor.name} (test accuracy {accuracy:.4f})"
+
+
+def image_metrics(config, spec: FamilySpec, images: np.ndarray, extractor, test: dict) -> dict[str, Any]:
+    """FID / KID / IS / precision / recall / density / coverage of ``images`` (float32 [N, H, W, C]
+    in [-1, 1]) against ``test`` as the family models it (:func:`reference_images`), with the
+    extractor (:func:`extractor_id`) and the kind of reference recorded."""
+    from genjax.metrics import evaluation
+
+    reference = reference_images(spec, test)
+    result = evaluation.evaluate_images(
+        images, reference, reference_name=f"{config.dataset}/test", extractor=extractor
+    )
+    result["extractor"] = extractor_id(extractor)
+    result["reference"] = "binarized" if np.all(np.isin(reference, (-1.0, 1.0))) else "levels"
+    return result
+
+
+def rescore(config, workdir: str) -> dict[str, Any]:
+    """The image metrics of the samples an earlier :func:`evaluate` saved (``workdir/samples.npz``)
+    under today's feature extractor, merged into ``workdir/eval.json`` and returned with it: a
+    retrained classifier rescores a run without training or sampling again.
+
+    Raises:
+      RunError: when ``workdir`` has no ``samples.npz`` or ``eval.json``.
+    """
+    paths = {name: os.path.join(workdir, name) for name in ("samples.npz", "eval.json")}
+    for path in paths.values():
+        if not os.path.exists(path):
+            raise RunError(f"no {path}: run --mode evaluate with this workdir first")
+    with np.load(paths["samples.npz"]) as f:
+        images = np.asarray(f["images"], np.float32)
+    with open(paths["eval.json"]) as f:
+        result = json.load(f)
+    result.update(image_metrics(config, get_spec(config), images, features_for(config), load_split(config, "test")))
+    if jax.process_index() == 0:
+        tmp = paths["eval.json"] + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(result, f, indent=2)
+        os.replace(tmp, paths["eval.json"])
+    return result
+
+
 def evaluate(config, workdir: str) -> dict[str, Any]:
     """FID / KID / precision / recall / density / coverage against the test split under the dataset's
     feature extractor, sampling speed, and the test likelihood, written to ``workdir/eval.json``
@@ -275,8 +335,6 @@ def evaluate(config, workdir: str) -> dict[str, Any]:
     sampler whose sigmas :func:`search_sigmas` chose on training images first; ``eval.json`` records
     them and the search (``sample_sigmas``, ``sigma_search``).
     """
-    from genjax.metrics import evaluation
-
     extractor = features_for(config)
     spec, state = restore(config, workdir)
     searched: dict[str, Any] = {}
@@ -288,14 +346,10 @@ def evaluate(config, workdir: str) -> dict[str, Any]:
     if jax.process_index() == 0:
         save_samples(os.path.join(workdir, "samples.npz"), images)
     test = load_split(config, "test")
-    reference = reference_images(spec, test)
-    result = evaluation.evaluate_images(
-        images, reference, reference_name=f"{config.dataset}/test", extractor=extractor
-    )
+    result = image_metrics(config, spec, images, extractor, test)
     result["sample_seconds_per_1000"] = 1000.0 * seconds_per_image
     result["nfe"] = spec.nfe
     result.update(searched)
-    result["reference"] = "binarized" if np.all(np.isin(reference, (-1.0, 1.0))) else "levels"
     limit = config.eval.get("likelihood_examples", 0) or len(test["label"])
     batch = spec.to_batch({k: v[:limit] for k, v in test.items()})
     log_prob = None

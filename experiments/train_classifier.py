@@ -41,6 +41,7 @@ RECIPES = {
         "learning_rate": 2e-3,
         "warmup_steps": 200,
         "weight_decay": 5e-4,
+        "compiler_options": training.CPU_EIGEN_CONVOLUTIONS,
     },
 }
 
@@ -85,7 +86,15 @@ def classifier_model(
     return Model(init, loss, sample)
 
 
-def train(dataset: str, data_dir: str | None, out: str, steps: int | None = None, seed: int = 0) -> float:
+def train(
+    dataset: str,
+    data_dir: str | None,
+    out: str,
+    steps: int | None = None,
+    seed: int = 0,
+    workdir: str | None = None,
+    max_shift: int | None = None,
+) -> float:
     levels = registry.num_levels(dataset)
     prep = lambda raw: {
         "image": np.asarray(transforms.to_symmetric(raw["image"], levels)),
@@ -96,17 +105,20 @@ def train(dataset: str, data_dir: str | None, out: str, steps: int | None = None
     num_classes = int(train_set["label"].max()) + 1
     recipe = RECIPES.get(dataset, RECIPES["digits"])
     steps = steps or recipe["steps"]
+    max_shift = recipe["max_shift"] if max_shift is None else max_shift
     net = ImageClassifier(num_classes=num_classes, **recipe["architecture"])
     schedule = optax.warmup_cosine_decay_schedule(
         0.0, recipe["learning_rate"], recipe.get("warmup_steps", 0), steps
     )
     state = training.fit(
-        classifier_model(net, flip=recipe["flip"], max_shift=recipe["max_shift"]),
+        classifier_model(net, flip=recipe["flip"], max_shift=max_shift),
         optax.adamw(schedule, weight_decay=recipe.get("weight_decay", 0.0)),
         batching.epoch_batches(train_set, 128, seed),
         key=jax.random.PRNGKey(seed),
         num_steps=steps,
+        workdir=workdir,
         progress=False,
+        compiler_options=recipe.get("compiler_options"),
     )
     predict = jax.jit(lambda x: jnp.argmax(net.apply({"params": state.params}, x)[0], -1))
     predictions = np.concatenate([predict(x) for x in np.array_split(test_set["image"], 20)])
@@ -130,11 +142,18 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default=None, help="default: the shipped classifier's directory")
     parser.add_argument("--steps", type=int, default=None, help="default: the dataset's recipe")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max_shift", type=int, default=None, help="default: the dataset's recipe")
+    parser.add_argument(
+        "--workdir", default=None, help="checkpoints here, so an interrupted run resumes (default: none)"
+    )
     args = parser.parse_args(argv)
     out = args.out or features.SHIPPED_CLASSIFIERS.get(args.dataset)
     if out is None:
         parser.error(f"--out is required for {args.dataset!r} (no shipped classifier)")
-    accuracy = train(args.dataset, args.data_dir, os.path.abspath(out), args.steps, args.seed)
+    accuracy = train(
+        args.dataset, args.data_dir, os.path.abspath(out), args.steps, args.seed, args.workdir,
+        args.max_shift,
+    )
     print(f"test accuracy {accuracy:.4f}; saved to {out}")
 
 

@@ -90,3 +90,30 @@ def test_a_rerun_reuses_finished_rows(tmp_path, monkeypatch):
     monkeypatch.setattr(run, "train", no_training)
     again = compare.compare(str(tmp_path), "smoke", ("rbm",), "digits")
     assert again["rows"][0]["fid"] == row["fid"]
+
+
+def test_a_row_judged_by_another_extractor_is_rescored_from_its_saved_samples(tmp_path, monkeypatch):
+    """A retrained classifier rescores the saved samples, no training or sampling: with every feature
+    doubled (and shifted), the Frechet distance of the same samples is exactly four times the first."""
+    first = compare.compare(str(tmp_path), "smoke", ("rbm",), "digits")["rows"][0]
+    assert first["extractor"].startswith("digits-classifier (test accuracy")
+    shipped = run.features_for(compare.family_config("rbm", "digits", "smoke", str(tmp_path)))
+
+    def doubled(images):
+        features, probs = shipped.apply(images)
+        return 2.0 * features + 1.0, probs
+
+    retrained = shipped._replace(apply=doubled, test_accuracy=0.5)
+    monkeypatch.setattr(run, "features_for", lambda config: retrained)
+
+    def no_sampling(*args, **kwargs):
+        raise AssertionError("a finished family was trained or evaluated again")
+
+    monkeypatch.setattr(run, "train", no_sampling)
+    monkeypatch.setattr(run, "evaluate", no_sampling)
+    row = compare.compare(str(tmp_path), "smoke", ("rbm",), "digits")["rows"][0]
+    assert row["extractor"] == "digits-classifier (test accuracy 0.5000)"
+    assert row["fid"] == pytest.approx(4.0 * first["fid"], rel=1e-4)
+    assert row["test_nll_nats"] == first["test_nll_nats"]  # the likelihood is not the extractor's
+    saved = json.loads((tmp_path / "rbm_digits" / "eval.json").read_text())
+    assert saved["fid"] == pytest.approx(row["fid"]) and saved["extractor"] == row["extractor"]

@@ -6,7 +6,9 @@ import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import pytest
 
 from experiments import optimizers, run
@@ -59,6 +61,27 @@ def test_unknown_names_list_the_choices():
     with pytest.raises(run.RunError, match="unknown dataset"):
         run.load_split(bad, "train")
     assert isinstance(bad, ml_collections.ConfigDict)
+
+
+def test_learning_rate_warms_up_linearly_then_decays_by_a_cosine_to_zero():
+    """SGD's update of a unit gradient is minus the rate: against the closed form of Loshchilov &
+    Hutter (2017) after a linear warmup."""
+    peak, warmup, decay = 0.1, 4, 20
+    tx = optimizers.make_optimizer({"name": "sgd", "learning_rate": peak, "warmup_steps": warmup,
+                                    "decay_steps": decay})
+    params = {"w": jnp.zeros(())}
+    state = tx.init(params)
+    rates = []
+    for _ in range(decay + 2):
+        updates, state = tx.update({"w": jnp.ones(())}, state, params)
+        rates.append(-float(updates["w"]))
+    t = np.arange(decay + 2)
+    expected = np.where(
+        t < warmup, peak * t / warmup,
+        0.5 * peak * (1 + np.cos(np.pi * np.minimum(t - warmup, decay - warmup) / (decay - warmup))))
+    np.testing.assert_allclose(rates, expected, atol=1e-7)
+    with pytest.raises(ValueError, match="decay_steps"):
+        optimizers.make_optimizer({"name": "adam", "warmup_steps": 10, "decay_steps": 10})
 
 
 def test_cli_errors_for_what_fell_through_are_one_line(tmp_path):

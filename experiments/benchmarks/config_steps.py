@@ -1,11 +1,14 @@
-"""The train step of each shipped config, compiled with the config's ``train.compiler_options``
-against XLA's default compilation: the measured reason for each family's choice.
+"""The train step and the sampler of each shipped config, compiled with the config's
+``train.compiler_options`` and ``sample.compiler_options`` against XLA's default compilation: the
+measured reason for each family's choice.
 
-Each row builds the family exactly as ``experiments.run.train`` does (model, optimizer, the
+Each train row builds the family exactly as ``experiments.run.train`` does (model, optimizer, the
 config's batch size of real training images) and times one train step per call, interleaved with
-the same step compiled without options (the peer, ``xla-default``). A ratio above 1: the config's
-options are faster. Configs without options are skipped. Needs the configs' data (Fashion-MNIST:
-``apt-get install dataset-fashion-mnist``).
+the same step compiled without options (the peer, ``xla-default``). Each sample row draws
+``SAMPLE_BATCH`` images with ``model.sample`` from freshly initialised parameters (a sampler's work
+does not depend on the parameters' values), compiled as ``experiments.run.restore`` compiles it. A
+ratio above 1: the config's options are faster. Configs without options are skipped. Needs the
+configs' data (Fashion-MNIST: ``apt-get install dataset-fashion-mnist``).
 
 ``python -m experiments.benchmarks.config_steps [--only gan] [--dataset fashion_mnist] [--profile]``
 """
@@ -25,11 +28,13 @@ from experiments.families import get_spec
 from experiments.optimizers import make_optimizer
 from experiments.run import load_split
 
-__all__ = ["cases", "FAMILIES"]
+__all__ = ["cases", "FAMILIES", "SAMPLE_BATCH"]
 
 # Families whose spec builds from the config alone (consistency distils from a trained teacher and
 # latent diffusion from a trained autoencoder; they run the diffusion UNet).
 FAMILIES = ("diffusion", "gan", "pixelcnn", "vae", "flow", "autoencoder")
+SAMPLE_BATCH = 64
+"""Images per timed sampler call (the evaluation draws 250 per call)."""
 
 
 def _step(config, compiler_options: Optional[dict]):
@@ -43,30 +48,49 @@ def _step(config, compiler_options: Optional[dict]):
     )
 
 
+def _sampler(config, compiler_options: Optional[dict], n: int):
+    spec = get_spec(config)
+    arrays = spec.to_batch(load_split(config, "train"))
+    variables = spec.model.init(jax.random.PRNGKey(0), {k: v[:1] for k, v in arrays.items()})
+    draw = jax.jit(spec.model.sample, static_argnums=3, compiler_options=compiler_options)
+    key = jax.random.PRNGKey(1)
+    return lambda: draw(variables["params"], variables["state"], key, n)
+
+
 def cases(quick: bool, dataset: str = "fashion_mnist") -> list[harness.Case]:
-    """One row per family config of ``dataset`` that sets compiler options; ``quick``: the digits
-    VAE config at batch 8, ours only."""
+    """Per family config of ``dataset``: a train-step row when it sets ``train.compiler_options``
+    and a sampler row when it sets ``sample.compiler_options``; ``quick``: the digits VAE config's
+    train step at batch 8 and its sampler on 8 images, ours only."""
     if quick:
         dataset = "digits"
     rows = []
     for family in ("vae",) if quick else FAMILIES:
         config = importlib.import_module(f"experiments.configs.{family}_{dataset}").get_config()
-        options = dict(config.train.get("compiler_options") or {})
+        train_options = dict(config.train.get("compiler_options") or {})
+        sample_options = dict(config.sample.get("compiler_options") or {})
         if quick:
             config.train.batch_size = 8
-        elif not options:
-            continue
-        rows.append(
-            harness.Case(
+        n = 8 if quick else SAMPLE_BATCH
+        if train_options or quick:
+            rows.append(harness.Case(
                 f"{family}_{dataset} train step b{config.train.batch_size}",
                 1.0,
                 "steps",
-                functools.partial(_step, config, options or None),
+                functools.partial(_step, config, train_options or None),
                 functools.partial(_step, config, None),
                 "xla-default",
                 quick_ok=True,
-            )
-        )
+            ))
+        if sample_options or quick:
+            rows.append(harness.Case(
+                f"{family}_{dataset} sample {n}",
+                float(n),
+                "images",
+                functools.partial(_sampler, config, sample_options or None, n),
+                functools.partial(_sampler, config, None, n),
+                "xla-default",
+                quick_ok=True,
+            ))
     return rows
 
 

@@ -1,6 +1,8 @@
-"""Data conventions shared by the family specs."""
+"""Data and compilation conventions shared by the family specs."""
 
 from __future__ import annotations
+
+from typing import Any, Optional
 
 import numpy as np
 
@@ -43,3 +45,11 @@ def averaged_log_prob(model):
         return model.log_prob(params, state.model_state, batch, key)
 
     return log_prob
+
+
+def sample_compiler_options(config) -> Optional[dict[str, Any]]:
+    """``config.sample.compiler_options``: XLA options of the compiled functions that run a trained
+    network (sampling, the sigma search, ODE likelihoods), set apart from ``train.compiler_options``
+    because the fastest convolution kernels of a forward pass and of a train step differ; ``None``
+    when unset."""
+    return dict(config.sample.get("compiler_options") or {}) or None

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 
 from experiments.families import FamilySpec
 from experiments.families import diffusion as diffusion_family
-from experiments.families.common import identity_images, symmetric_batch
+from experiments.families.common import identity_images, sample_compiler_options, symmetric_batch
 from genjax.models import consistency, diffusion
 
 
@@ -54,12 +54,12 @@ def spec(config) -> FamilySpec:
     if teacher_params is not None and config.eval.get("teacher_likelihood", False):
         # The teacher's probability-flow ODE, the density whose trajectories the student maps: not the
         # student's own (a consistency model has none), so a row shows it only when asked.
-        log_prob = diffusion_family.checked_log_prob(tc, lambda state: state.model_state["teacher"])
+        log_prob = diffusion_family.checked_log_prob(tc, lambda state: state.model_state["teacher"], config)
         likelihood = f"{diffusion.make_diffusion(tc).likelihood.value} (teacher ODE)"
         likelihood_steps = tc.likelihood_steps
     # The schedule is an argument, not a constant, so a search over schedules compiles once per length.
     draw = jax.jit(lambda params, key, sigmas, n: consistency.sample_with_sigmas(mc, params, key, n, sigmas),
-                   static_argnums=3)
+                   static_argnums=3, compiler_options=sample_compiler_options(config))
 
     def sample_with_sigmas(state, key, n: int, sigmas: tuple[float, ...]):
         params = state.ema_params if state.ema_params is not None else state.params

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 
 from experiments.families import FamilySpec
-from experiments.families.common import identity_images, symmetric_batch
+from experiments.families.common import identity_images, sample_compiler_options, symmetric_batch
 from genjax.data import registry
 from genjax.models import diffusion
 
@@ -19,12 +19,14 @@ def model_config(config) -> diffusion.DiffusionConfig:
                                      **fields)
 
 
-def checked_log_prob(mc: diffusion.DiffusionConfig, params_of):
+def checked_log_prob(mc: diffusion.DiffusionConfig, params_of, config):
     """``(train_state, batch, key) -> LogLikelihood``: the probability-flow ODE likelihood at
     ``mc.likelihood_steps`` with its Richardson error estimate, which ``run.evaluate`` checks
-    before it reports bits/dim; ``params_of(train_state)`` picks the network's parameters."""
+    before it reports bits/dim; ``params_of(train_state)`` picks the network's parameters. Compiled
+    under ``config.sample.compiler_options``."""
     fn = jax.jit(lambda params, batch, key: diffusion.ode_likelihood(
-        mc, params, batch, key, error_estimate=True))
+        mc, params, batch, key, error_estimate=True),
+        compiler_options=sample_compiler_options(config))
     return lambda state, batch, key: fn(params_of(state), batch, key)
 
 
@@ -36,5 +38,5 @@ def spec(config) -> FamilySpec:
     params_of = lambda state: state.ema_params if state.ema_params is not None else state.params
     return FamilySpec(model, symmetric_batch(config), identity_images, nfe=nfe,
                       ema_decay=config.get("ema_decay", 0.999),
-                      log_prob=checked_log_prob(mc, params_of), likelihood=model.likelihood.value,
+                      log_prob=checked_log_prob(mc, params_of, config), likelihood=model.likelihood.value,
                       likelihood_steps=mc.likelihood_steps)
