@@ -85,6 +85,7 @@ def family_config(family: str, dataset: str, budget: str, workdir: str):
         raise ValueError(f"unknown budget {budget!r}; valid choices: {list(BUDGETS)}")
     config = importlib.import_module(f"experiments.configs.{family}_{dataset}").get_config()
     steps = max(int(config.train.num_steps * BUDGETS[budget]) // 10 * 10, 10)
+    _scale_decay(config.optimizer, steps / config.train.num_steps)
     config.train.num_steps = steps
     config.train.checkpoint_every = max(steps // 10, 10)
     config.train.log_every = 10
@@ -99,6 +100,17 @@ def family_config(family: str, dataset: str, budget: str, workdir: str):
     if "autoencoder_workdir" in config:
         config.autoencoder_workdir = os.path.join(workdir, config.autoencoder_config)
     return config
+
+
+def _scale_decay(optimizer, factor: float) -> None:
+    """Scales a learning-rate decay (``decay_steps``, and its warmup with it) by the budget's factor, so
+    that a rate that decays to 0 at the end of a config's run does so at the end of a shorter one."""
+    groups = optimizer.values() if all(hasattr(v, "keys") for v in optimizer.values()) else [optimizer]
+    for group in groups:
+        if group.get("decay_steps"):
+            group.decay_steps = max(round(group.decay_steps * factor), 2)
+            if group.get("warmup_steps"):
+                group.warmup_steps = min(round(group.warmup_steps * factor), group.decay_steps - 1)
 
 
 def _train_stage(family: str, dataset: str, budget: str, workdir: str) -> None:

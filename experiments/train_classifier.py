@@ -26,18 +26,21 @@ from genjax.nn.classifier import ImageClassifier
 # are left-right symmetric (flips), digits' are not.
 RECIPES = {
     "digits": {"architecture": {}, "flip": False, "max_shift": 0, "steps": 3000, "learning_rate": 1e-3},
-    # The shipped weights: test accuracy 0.9241 (4,500 steps of batch 128, 9.6 epochs, 34 min on 2
-    # CPU cores shared with niced jobs). Two 3x3 convs per block with max pooling, from 28x28 on,
-    # beat one conv per block: (32, 32, 64) with one conv and average pooling reached 0.9066 at
+    # The shipped weights: test accuracy 0.9309 with mirror-averaged features (one pass: 0.9282), 9,500
+    # steps of batch 128 (20 epochs) with flips and 1-pixel shifts, 25 min on 2 CPU cores (2026-11-28).
+    # Before: 4,500 steps without shifts, 0.9241. Two 3x3 convs per block with max pooling, from 28x28
+    # on, beat one conv per block: (32, 32, 64) with one conv and average pooling reached 0.9066 at
     # 1,500 steps; pooling from the first block (32, 64, 128), 0.890; 6,000 steps of it with 2-pixel
     # shifts, 0.888.
     "fashion_mnist": {
         "architecture": {
             "channels": (32, 64), "feature_dim": 128, "pool_from": 0, "convs_per_block": 2, "pool": "max",
         },
+        # Features and accuracy of the image averaged with its mirror (the classes are symmetric).
+        "mirror_average": True,
         "flip": True,
-        "max_shift": 0,
-        "steps": 4500,
+        "max_shift": 1,
+        "steps": 9500,
         "learning_rate": 2e-3,
         "warmup_steps": 200,
         "weight_decay": 5e-4,
@@ -60,6 +63,12 @@ def augment(key, x, *, flip: bool, max_shift: int):
         crop = lambda img, o: jax.lax.dynamic_slice(img, (o[0], o[1], 0), x.shape[1:])
         x = jax.vmap(crop)(padded, offsets)
     return x
+
+
+def evaluated_architecture(recipe: dict) -> dict:
+    """The network fields saved with the weights: the trained ones, mirror-averaged when the recipe
+    says so (the same parameters; see ``ImageClassifier.mirror_average``)."""
+    return {**recipe["architecture"], **({"mirror_average": True} if recipe.get("mirror_average") else {})}
 
 
 def classifier_model(
@@ -120,7 +129,9 @@ def train(
         progress=False,
         compiler_options=recipe.get("compiler_options"),
     )
-    predict = jax.jit(lambda x: jnp.argmax(net.apply({"params": state.params}, x)[0], -1))
+    architecture = evaluated_architecture(recipe)
+    evaluated = ImageClassifier(num_classes=num_classes, **architecture)
+    predict = jax.jit(lambda x: jnp.argmax(evaluated.apply({"params": state.params}, x)[0], -1))
     predictions = np.concatenate([predict(x) for x in np.array_split(test_set["image"], 20)])
     accuracy = float(np.mean(predictions == test_set["label"]))
     features.save_classifier(
@@ -130,7 +141,7 @@ def train(
         accuracy=accuracy,
         dataset=dataset,
         image_shape=tuple(train_set["image"].shape[1:]),
-        architecture=recipe["architecture"],
+        architecture=architecture,
     )
     return accuracy
 

@@ -15,6 +15,11 @@ def test_family_config_scales_steps_and_checkpoints_every_tenth(tmp_path):
     assert config.train.num_steps == full.train.num_steps // 4
     assert config.train.checkpoint_every == config.train.num_steps // 10
     assert config.eval.num_samples == 500 and full.eval.num_samples == 1000
+    dbm_full = compare.family_config("dbm", "fashion_mnist", "default", str(tmp_path))
+    assert dbm_full.optimizer.decay_steps == dbm_full.train.num_steps  # a rate decaying to 0 at the end
+    for budget in ("smoke", "quick", "long"):
+        dbm = compare.family_config("dbm", "fashion_mnist", budget, str(tmp_path))
+        assert dbm.optimizer.decay_steps == dbm.train.num_steps, budget
     teacher = compare.family_config("consistency", "fashion_mnist", "quick", str(tmp_path))
     assert teacher.teacher_workdir == str(tmp_path / "diffusion_fashion_mnist")
 

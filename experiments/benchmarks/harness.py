@@ -30,7 +30,7 @@ import numpy as np
 
 from experiments.benchmarks import op_profile
 from genjax import training
-from genjax.training import CPU_EIGEN_CONVOLUTIONS
+from genjax.training import CPU_EIGEN_CONVOLUTIONS, CPU_NO_YNNPACK
 
 __all__ = [
     "Case",
@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 
-XLA_CPU_NO_YNN = {"xla_cpu_experimental_ynn_fusion_type": ""}
+XLA_CPU_NO_YNN = CPU_NO_YNNPACK
 """Compiler options that run every XLA:CPU dot, convolution and reduction through XLA's own
 (Eigen) kernels instead of YNNPACK; the rows marked ``[no ynn]`` time our side with them."""
 

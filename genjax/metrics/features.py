@@ -91,6 +91,7 @@ def load_classifier(path: str) -> FeatureExtractor:
     Raises:
       FileNotFoundError: naming the missing file and the command that makes it.
     """
+    path = os.path.abspath(path)  # orbax restores from absolute paths only
     meta_path = os.path.join(path, "meta.json")
     if not os.path.exists(meta_path):
         raise FileNotFoundError(

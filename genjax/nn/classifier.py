@@ -8,6 +8,7 @@ from typing import Sequence
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 from genjax.nn.convolution import Conv
 from genjax.typing import Array
@@ -26,6 +27,10 @@ class ImageClassifier(nn.Module):
       feature_dim: width of the penultimate (feature) layer.
       pool_from: index of the first block followed by pooling (1 for 8x8 digits; 0 at 28x28 keeps the
         wide convolutions at the lower resolutions, where they cost a sixteenth).
+      mirror_average: the features are the mean of those of the image and of its left-right mirror
+        (the logits follow from them), for data whose classes are mirror-symmetric (Fashion-MNIST):
+        test-time augmentation written into the network, so that the features that judge samples
+        are the ones whose accuracy is reported. Same parameters as without it.
 
     ``__call__(x)`` with ``x: float32 [B, H, W, C]`` in [-1, 1] returns ``(logits [B, num_classes],
     features [B, feature_dim])``.
@@ -37,12 +42,16 @@ class ImageClassifier(nn.Module):
     pool_from: int = 1
     convs_per_block: int = 1
     pool: str = "avg"
+    mirror_average: bool = False
 
     @nn.compact
     def __call__(self, x: Array) -> tuple[Array, Array]:
         if self.pool not in ("avg", "max"):
             raise ValueError(f"pool must be 'avg' or 'max', got {self.pool!r}")
         pool = nn.avg_pool if self.pool == "avg" else nn.max_pool
+        n = x.shape[0]
+        if self.mirror_average:
+            x = jnp.concatenate([x, x[:, :, ::-1]])
         for i, width in enumerate(self.channels):
             for j in range(self.convs_per_block):
                 # The first conv of a block keeps the name of the one-conv layout, so weights saved
@@ -54,4 +63,6 @@ class ImageClassifier(nn.Module):
         features = jax.nn.relu(
             nn.Dense(self.feature_dim, name="features")(x.reshape(x.shape[0], -1))
         )
+        if self.mirror_average:
+            features = 0.5 * (features[:n] + features[n:])
         return nn.Dense(self.num_classes, name="head")(features), features

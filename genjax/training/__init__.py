@@ -3,7 +3,13 @@ orbax checkpoints and the ``fit`` loop. Knows the ``Model`` contract and no fami
 
 from genjax.training.checkpoint import Checkpointer, CheckpointError, ConfigMismatchError
 from genjax.training.loop import NonFiniteError, fit
-from genjax.training.parallel import CPU_EIGEN_CONVOLUTIONS, compile_step, replicate, unreplicate
+from genjax.training.parallel import (
+    CPU_EIGEN_CONVOLUTIONS,
+    CPU_NO_YNNPACK,
+    compile_step,
+    replicate,
+    unreplicate,
+)
 from genjax.training.step import make_train_step
 from genjax.training.train_state import TrainState, create_train_state
 
@@ -13,6 +19,7 @@ __all__ = [
     "make_train_step",
     "compile_step",
     "CPU_EIGEN_CONVOLUTIONS",
+    "CPU_NO_YNNPACK",
     "replicate",
     "unreplicate",
     "fit",

@@ -31,6 +31,7 @@ __all__ = [
     "Mode",
     "DATA_AXIS",
     "CPU_EIGEN_CONVOLUTIONS",
+    "CPU_NO_YNNPACK",
 ]
 
 Mode = Literal["jit", "pmap", "shard"]
@@ -46,6 +47,11 @@ gradient is the slow op of convolutional train steps on CPU: 3x3, batch 128, 28x
 channels, 166 ms against Eigen's 53 ms and PyTorch's 59 ms; forward and input gradient are within
 25% of each other (2026-11-27, 2 cores; ``experiments/benchmarks/conv.py``). The convolutional
 families' configs set it as ``train.compiler_options``."""
+CPU_NO_YNNPACK = {"xla_cpu_experimental_ynn_fusion_type": ""}
+"""``compiler_options`` that run every XLA:CPU dot, convolution and reduction on XLA's own (Eigen)
+kernels, none on YNNPACK (jaxlib 0.10; other backends ignore the option). The diffusion families'
+configs sample with it: Heun sampling of the width-32 UNet was 1.37x faster than under XLA's
+default and 1.09x faster than under :data:`CPU_EIGEN_CONVOLUTIONS` (2026-11-28, 2 cores)."""
 
 
 def _scan_steps(step: StepFn) -> StepFn:

@@ -36,8 +36,8 @@ def test_shipped_fashion_mnist_weights_score_what_meta_json_says():
     extractor = features.dataset_features("fashion_mnist")
     _, probs = extractor.apply(np.asarray(transforms.to_symmetric(test["image"], 256)))
     accuracy = np.mean(probs.argmax(1) == test["label"])
-    # 0.9241 on the 10,000 test images; the target of 0.93 is not reached by these weights.
-    assert accuracy >= 0.92
+    # Mirror-averaged features: 0.9309 on the 10,000 test images (one pass of the same weights 0.9282).
+    assert accuracy >= 0.93
     assert extractor.test_accuracy == pytest.approx(accuracy, abs=1e-4)
 
 
@@ -89,6 +89,33 @@ def test_two_convs_per_block_and_max_pooling_match_a_hand_written_forward_pass()
     got_logits, got_feats = net.apply({"params": params}, x)
     np.testing.assert_allclose(got_feats, feats, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(got_logits, logits, rtol=1e-5, atol=1e-5)
+
+
+def test_mirror_averaged_features_are_the_mean_over_the_image_and_its_mirror():
+    plain = ImageClassifier(num_classes=3, channels=(2, 4), feature_dim=5, pool_from=0, pool="max")
+    mirrored = plain.clone(mirror_average=True)
+    x = jax.random.uniform(jax.random.PRNGKey(0), (3, 8, 8, 1), minval=-1, maxval=1)
+    params = plain.init(jax.random.PRNGKey(1), x)["params"]
+    chex.assert_trees_all_equal_shapes(params, mirrored.init(jax.random.PRNGKey(1), x)["params"])
+    _, f = plain.apply({"params": params}, x)
+    _, f_mirror = plain.apply({"params": params}, x[:, :, ::-1])
+    logits, feats = mirrored.apply({"params": params}, x)
+    np.testing.assert_allclose(feats, 0.5 * (f + f_mirror), rtol=1e-5, atol=1e-6)
+    head = params["head"]
+    np.testing.assert_allclose(logits, feats @ head["kernel"] + head["bias"], rtol=1e-5, atol=1e-6)
+    _, feats_of_mirror = mirrored.apply({"params": params}, x[:, :, ::-1])
+    np.testing.assert_allclose(feats_of_mirror, feats, rtol=1e-5, atol=1e-6)
+
+
+def test_a_relative_classifier_path_loads(tmp_path, monkeypatch):
+    net = ImageClassifier(num_classes=3, channels=(2,), feature_dim=4)
+    x = np.zeros((1, 8, 8, 1), np.float32)
+    params = net.init(jax.random.PRNGKey(0), x)["params"]
+    features.save_classifier(str(tmp_path / "clf"), params, num_classes=3, accuracy=0.5, dataset="toy",
+                             image_shape=(8, 8, 1), architecture={"channels": (2,), "feature_dim": 4})
+    monkeypatch.chdir(tmp_path)
+    extractor = features.load_classifier("clf")
+    np.testing.assert_allclose(extractor.apply(x)[0], net.apply({"params": params}, x)[1], atol=1e-6)
 
 
 def test_unknown_pooling_is_named():

@@ -91,3 +91,18 @@ def test_scanned_gradients_compile_to_canonical_convolutions():
     assert labels(lambda x, k: conv2d(x, k, (1, 1), ((1, 1), (1, 1)))) == {"b01f_01io->b01f"}
     # the failure it prevents: JAX's own rules leave non-canonical convolutions in the loop
     assert len(labels(lambda x, k: lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=_NHWC))) > 1
+
+
+def test_a_zero_tangent_adds_no_convolution():
+    """An input-only JVP (the kernel's tangent is zero) runs one tangent convolution, not a second
+    one in the kernel-gradient layout, and still equals lax's."""
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 6, 6, 3))
+    k = jax.random.normal(jax.random.PRNGKey(1), (3, 3, 3, 4))
+    x_dot = jax.random.normal(jax.random.PRNGKey(2), x.shape)
+    pads = ((1, 1), (1, 1))
+    ours = lambda x: conv2d(x, k, (1, 1), pads)
+    ref = lambda x: lax.conv_general_dilated(x, k, (1, 1), pads, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    jaxpr = jax.make_jaxpr(lambda x, t: jax.jvp(ours, (x,), (t,)))(x, x_dot)
+    assert str(jaxpr).count("conv_general_dilated") == 2  # the primal and the input tangent
+    got, expected = jax.jvp(ours, (x,), (x_dot,)), jax.jvp(ref, (x,), (x_dot,))
+    np.testing.assert_allclose(got[1], expected[1], rtol=1e-5, atol=1e-5)
