@@ -279,12 +279,15 @@ def markdown_table(report: dict[str, Any]) -> str:
         )
     # Each row's provenance starts with its own figure ("FID 386 (...)"); the note states the rest once.
     provenance = sorted({re.sub(r"^FID \S+ \((.*)\)$", r"\1", r.get("fid_provenance", "")) for r in report["rows"]} - {""})
+    extractors = sorted({r["extractor"] for r in report["rows"] if r.get("extractor")})
     binary = [r["family"] for r in report["rows"] if r.get("reference") == "binarized"]
     examples = sorted({r["likelihood_examples"] for r in report["rows"] if r.get("likelihood_examples")})
     note = (
         f"\n{DATASET_NOTES[report['dataset']]}, budget `{report['budget']}`, {report['backend']} "
         f"x{report['devices']}, {report['date']}. FID/KID/precision/recall/coverage: "
-        f"{'; '.join(provenance)} (k = 5 neighbours). These are not Inception FIDs and are not comparable "
+        f"{'; '.join(provenance)} (k = 5 neighbours"
+        + (f"; extractor: {', '.join(extractors)}" if extractors else "")
+        + "). These are not Inception FIDs and are not comparable "
         "with other papers' FIDs. "
         + (f"{', '.join(binary)} are judged against the binarized test images (threshold 0.5) and their "
            "likelihood is nats per binarized image; the other " if binary else "The ")

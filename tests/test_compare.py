@@ -59,7 +59,7 @@ def test_binary_families_are_judged_against_binarized_test_images():
 def test_table_units_and_provenance():
     base = {"params": 10, "train_steps": 100, "batch_size": 8, "train_seconds": 3.0, "nfe": 1,
             "fid": 5.0, "fid_provenance": "FID 5.0 (100 generated vs 360 reference from digits/test; "
-            "features: digits-classifier)"}
+            "features: digits-classifier)", "extractor": "digits-classifier (test accuracy 0.9944)"}
     report = {"dataset": "digits", "budget": "smoke", "backend": "cpu", "devices": 1, "date": "2026-11-27",
               "rows": [dict(base, family="RBM", reference="binarized", test_nll_nats=21.4,
                             test_bits_per_dim=0.48, likelihood_examples=360),
@@ -76,6 +76,7 @@ def test_table_units_and_provenance():
     # The provenance is stated once, without the rows' own figures; the time adds every row and stage.
     assert table.count("100 generated vs 360 reference from digits/test") == 1 and "FID 7.5 (" not in table
     assert "autoencoder stage included: 6.0 min" in table
+    assert table.count("extractor: digits-classifier (test accuracy 0.9944)") == 1
     assert "| 21.4 nats |" in table and "| 2.029 bits/dim |" in table
     assert "| refused (solver error 0.052 bits/dim) |" in table
     assert "100 generated vs 360 reference from digits/test" in table

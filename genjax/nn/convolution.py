@@ -12,7 +12,9 @@ jaxlib 0.10, 2026-11-27).
 
 Here the tangent is written with those transposes explicit and with dimension numbers chosen so
 that reverse mode's transpose rules produce canonical convolutions wherever they land. Forward mode
-(``jax.jvp``, ``jacfwd``) and the values are those of ``lax.conv_general_dilated``.
+(``jax.jvp``, ``jacfwd``) and the values are those of ``lax.conv_general_dilated``; the price is that a
+JVP executed as such inside a loop runs the non-canonical layouts, so loops that need a
+Jacobian-vector quadratic form (Hutchinson divergences in ``genjax.samplers.ode``) use a VJP.
 """
 
 from __future__ import annotations
