@@ -158,7 +158,7 @@ def _row(config, family_dir: str) -> dict[str, Any]:
                 # Judged by another feature extractor (a retrained classifier): the saved samples are
                 # rescored, not drawn again.
                 row.update(run.rescore(config, family_dir))
-                _write_json(cached, row)
+                run.write_json(cached, row)
             return row
     run.train(config, family_dir, progress=False)
     start = time.perf_counter()
@@ -176,15 +176,8 @@ def _row(config, family_dir: str) -> dict[str, Any]:
         "loss_variance_last_half": loss_variance(family_dir),
         **result,
     }
-    _write_json(cached, row)
+    run.write_json(cached, row)
     return row
-
-
-def _write_json(path: str, obj: Any) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, default=float)
-    os.replace(tmp, path)
 
 
 def compare(

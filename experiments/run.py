@@ -20,7 +20,7 @@ import numpy as np
 
 from experiments import grids
 from experiments.families import FamilySpec, get_spec
-from experiments.families.common import sample_compiler_options
+from experiments.families.common import compiler_options
 from experiments.optimizers import make_optimizer
 from genjax import training
 from genjax.data import batching, registry
@@ -31,7 +31,7 @@ from genjax.samplers import ode
 __all__ = [
     "train", "sample", "evaluate", "restore", "RunError", "load_split", "draw_timed", "features_for",
     "reference_images", "search_sigmas", "with_sigmas", "fid_score", "SEARCH_DEFAULTS", "compiled_sampling",
-    "image_metrics", "rescore", "extractor_id",
+    "image_metrics", "rescore", "extractor_id", "write_json",
 ]
 
 MODES = ("train", "sample", "evaluate", "rescore")
@@ -78,7 +78,7 @@ def train(config, workdir: str, *, progress: bool = True) -> training.TrainState
         checkpoint_every=config.train.checkpoint_every,
         config=config.to_dict(),
         progress=progress,
-        compiler_options=dict(config.train.get("compiler_options") or {}) or None,
+        compiler_options=compiler_options(config.train),
     )
 
 
@@ -104,15 +104,15 @@ def restore(config, workdir: str) -> tuple[FamilySpec, training.TrainState]:
         )
     state, _ = ckpt.restore(template)
     ckpt.close()
-    return compiled_sampling(spec, sample_compiler_options(config)), state
+    return compiled_sampling(spec, compiler_options(config.sample)), state
 
 
-def compiled_sampling(spec: FamilySpec, compiler_options: Optional[dict[str, Any]]) -> FamilySpec:
-    """``spec`` drawing with ``model.sample`` as one ``jax.jit`` call under ``compiler_options`` (on
-    the EMA params when kept), unless the family brings its own ``sample``."""
+def compiled_sampling(spec: FamilySpec, options: Optional[dict[str, Any]]) -> FamilySpec:
+    """``spec`` drawing with ``model.sample`` as one ``jax.jit`` call under the compiler ``options``
+    (on the EMA params when kept), unless the family brings its own ``sample``."""
     if spec.sample is not None:
         return spec
-    model_sample = jax.jit(spec.model.sample, static_argnums=3, compiler_options=compiler_options)
+    model_sample = jax.jit(spec.model.sample, static_argnums=3, compiler_options=options)
 
     def sample(state, key, n: int):
         params = state.ema_params if state.ema_params is not None else state.params
@@ -208,6 +208,15 @@ def save_samples(path: str, images: np.ndarray) -> None:
     feature extractor rescores them without sampling again."""
     tmp = path + ".tmp.npz"
     np.savez_compressed(tmp, images=np.asarray(images, np.float32))
+    os.replace(tmp, path)
+
+
+def write_json(path: str, obj: Any) -> None:
+    """Writes ``obj`` as JSON (floats for numpy scalars) to ``path`` through a temporary file, so a
+    cut-off write never leaves a half file."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, default=float)
     os.replace(tmp, path)
 
 
@@ -312,10 +321,7 @@ def rescore(config, workdir: str) -> dict[str, Any]:
         result = json.load(f)
     result.update(image_metrics(config, get_spec(config), images, features_for(config), load_split(config, "test")))
     if jax.process_index() == 0:
-        tmp = paths["eval.json"] + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(result, f, indent=2)
-        os.replace(tmp, paths["eval.json"])
+        write_json(paths["eval.json"], result)
     return result
 
 
@@ -396,6 +402,5 @@ def evaluate(config, workdir: str) -> dict[str, Any]:
     if spec.summary is not None:
         result.update(spec.summary(state, test))
     if jax.process_index() == 0:
-        with open(os.path.join(workdir, "eval.json"), "w") as f:
-            json.dump(result, f, indent=2)
+        write_json(os.path.join(workdir, "eval.json"), result)
     return result

@@ -25,6 +25,7 @@ import jax
 
 from experiments.benchmarks import harness
 from experiments.families import get_spec
+from experiments.families.common import compiler_options
 from experiments.optimizers import make_optimizer
 from experiments.run import load_split
 
@@ -66,8 +67,8 @@ def cases(quick: bool, dataset: str = "fashion_mnist") -> list[harness.Case]:
     rows = []
     for family in ("vae",) if quick else FAMILIES:
         config = importlib.import_module(f"experiments.configs.{family}_{dataset}").get_config()
-        train_options = dict(config.train.get("compiler_options") or {})
-        sample_options = dict(config.sample.get("compiler_options") or {})
+        train_options = compiler_options(config.train)
+        sample_options = compiler_options(config.sample)
         if quick:
             config.train.batch_size = 8
         n = 8 if quick else SAMPLE_BATCH
@@ -76,7 +77,7 @@ def cases(quick: bool, dataset: str = "fashion_mnist") -> list[harness.Case]:
                 f"{family}_{dataset} train step b{config.train.batch_size}",
                 1.0,
                 "steps",
-                functools.partial(_step, config, train_options or None),
+                functools.partial(_step, config, train_options),
                 functools.partial(_step, config, None),
                 "xla-default",
                 quick_ok=True,
@@ -86,7 +87,7 @@ def cases(quick: bool, dataset: str = "fashion_mnist") -> list[harness.Case]:
                 f"{family}_{dataset} sample {n}",
                 float(n),
                 "images",
-                functools.partial(_sampler, config, sample_options or None, n),
+                functools.partial(_sampler, config, sample_options, n),
                 functools.partial(_sampler, config, None, n),
                 "xla-default",
                 quick_ok=True,

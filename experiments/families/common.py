@@ -47,9 +47,9 @@ def averaged_log_prob(model):
     return log_prob
 
 
-def sample_compiler_options(config) -> Optional[dict[str, Any]]:
-    """``config.sample.compiler_options``: XLA options of the compiled functions that run a trained
-    network (sampling, the sigma search, ODE likelihoods), set apart from ``train.compiler_options``
-    because the fastest convolution kernels of a forward pass and of a train step differ; ``None``
-    when unset."""
-    return dict(config.sample.get("compiler_options") or {}) or None
+def compiler_options(section) -> Optional[dict[str, Any]]:
+    """The XLA ``compiler_options`` of a config section, ``None`` when unset: ``config.train``'s
+    compile the train step, ``config.sample``'s the functions that run a trained network (sampling,
+    the sigma search, ODE likelihoods). They are set apart because the fastest convolution kernels of
+    a forward pass and of a train step differ."""
+    return dict(section.get("compiler_options") or {}) or None

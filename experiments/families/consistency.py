@@ -12,7 +12,7 @@ import jax.numpy as jnp
 
 from experiments.families import FamilySpec
 from experiments.families import diffusion as diffusion_family
-from experiments.families.common import identity_images, sample_compiler_options, symmetric_batch
+from experiments.families.common import compiler_options, identity_images, symmetric_batch
 from genjax.models import consistency, diffusion
 
 
@@ -59,7 +59,7 @@ def spec(config) -> FamilySpec:
         likelihood_steps = tc.likelihood_steps
     # The schedule is an argument, not a constant, so a search over schedules compiles once per length.
     draw = jax.jit(lambda params, key, sigmas, n: consistency.sample_with_sigmas(mc, params, key, n, sigmas),
-                   static_argnums=3, compiler_options=sample_compiler_options(config))
+                   static_argnums=3, compiler_options=compiler_options(config.sample))
 
     def sample_with_sigmas(state, key, n: int, sigmas: tuple[float, ...]):
         params = state.ema_params if state.ema_params is not None else state.params

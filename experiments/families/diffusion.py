@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 
 from experiments.families import FamilySpec
-from experiments.families.common import identity_images, sample_compiler_options, symmetric_batch
+from experiments.families.common import compiler_options, identity_images, symmetric_batch
 from genjax.data import registry
 from genjax.models import diffusion
 
@@ -26,7 +26,7 @@ def checked_log_prob(mc: diffusion.DiffusionConfig, params_of, config):
     under ``config.sample.compiler_options``."""
     fn = jax.jit(lambda params, batch, key: diffusion.ode_likelihood(
         mc, params, batch, key, error_estimate=True),
-        compiler_options=sample_compiler_options(config))
+        compiler_options=compiler_options(config.sample))
     return lambda state, batch, key: fn(params_of(state), batch, key)
 
 
