@@ -39,9 +39,14 @@ DATASETS = ("digits", "fashion_mnist")
 # Fractions of each config's num_steps. The Fashion-MNIST configs' steps are sized from the quick run
 # of 2026-11-27 on 2 CPU cores (seconds per step: RBM 0.006, DBM 0.025, VAE 0.25, GAN 0.06, RealNVP
 # 0.25, PixelCNN 0.56, EDM 0.41, CD 0.76) so that `default` trains for about 95 minutes and
-# evaluates (1,000 samples, likelihoods) for about 30.
-BUDGETS = {"smoke": 0.005, "quick": 0.25, "default": 1.0, "long": 4.0}
+# evaluates (1,000 samples, likelihoods) for about 30. `quick` at a quarter of the steps and half the
+# likelihood subsets took 33.3 and 32.5 min on Fashion-MNIST (2026-11-28, 2 idle cores; the second
+# trained 10% slower and ran its likelihoods compiled), over its 30-minute target: hence a fifth of the
+# steps and a quarter of the subsets.
+BUDGETS = {"smoke": 0.005, "quick": 0.2, "default": 1.0, "long": 4.0}
 EVAL_SAMPLES = {"smoke": 100, "quick": 500, "default": 1000, "long": 2000}
+# The share of a config's ``eval.likelihood_examples`` (a costly likelihood: IWAE, the ODE) per budget.
+LIKELIHOOD_SHARE = {"smoke": 0.1, "quick": 0.25, "default": 1.0, "long": 2.0}
 DATASET_NOTES = {
     "digits": "Digits (8x8, 17 levels; 1,437 train / 360 test)",
     "fashion_mnist": "Fashion-MNIST (28x28, 256 levels; 60,000 train / 10,000 test)",
@@ -92,9 +97,8 @@ def family_config(family: str, dataset: str, budget: str, workdir: str):
     config.eval.num_samples = EVAL_SAMPLES[budget]
     if config.eval.get("likelihood_examples", 0):
         # A costly likelihood (IWAE, ODE) runs on a subset of the test images, which scales with the
-        # sample count (its standard error is reported with it).
-        share = EVAL_SAMPLES[budget] / EVAL_SAMPLES["default"]
-        config.eval.likelihood_examples = max(int(config.eval.likelihood_examples * share), 10)
+        # budget (its standard error is reported with it).
+        config.eval.likelihood_examples = max(int(config.eval.likelihood_examples * LIKELIHOOD_SHARE[budget]), 10)
     if "teacher_workdir" in config:
         config.teacher_workdir = os.path.join(workdir, config.teacher_config)
     if "autoencoder_workdir" in config:

@@ -12,9 +12,10 @@ from experiments.families import get_spec
 def test_family_config_scales_steps_and_checkpoints_every_tenth(tmp_path):
     config = compare.family_config("diffusion", "fashion_mnist", "quick", str(tmp_path))
     full = compare.family_config("diffusion", "fashion_mnist", "default", str(tmp_path))
-    assert config.train.num_steps == full.train.num_steps // 4
+    assert config.train.num_steps == full.train.num_steps // 5
     assert config.train.checkpoint_every == config.train.num_steps // 10
     assert config.eval.num_samples == 500 and full.eval.num_samples == 1000
+    assert config.eval.likelihood_examples == full.eval.likelihood_examples // 4  # the ODE's test subset
     dbm_full = compare.family_config("dbm", "fashion_mnist", "default", str(tmp_path))
     assert dbm_full.optimizer.decay_steps == dbm_full.train.num_steps  # a rate decaying to 0 at the end
     for budget in ("smoke", "quick", "long"):

@@ -50,6 +50,6 @@ def averaged_log_prob(model):
 def compiler_options(section) -> Optional[dict[str, Any]]:
     """The XLA ``compiler_options`` of a config section, ``None`` when unset: ``config.train``'s
     compile the train step, ``config.sample``'s the functions that run a trained network (sampling,
-    the sigma search, ODE likelihoods). They are set apart because the fastest convolution kernels of
+    the sigma search, test likelihoods). They are set apart because the fastest convolution kernels of
     a forward pass and of a train step differ."""
     return dict(section.get("compiler_options") or {}) or None
