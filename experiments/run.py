@@ -363,8 +363,8 @@ def evaluate(config, workdir: str) -> dict[str, Any]:
         log_prob = lambda b, k: spec.log_prob(state, b, k)
         result["likelihood"] = spec.likelihood
     elif spec.model.log_prob is not None:
-        # Compiled, as the samplers are: run op by op, the PixelCNN's exact likelihood of the 10,000
-        # Fashion-MNIST test images took minutes, most of it in its [B, 784, 256] softmax.
+        # Compiled, as the samplers are: op by op, the Fashion-MNIST PixelCNN's exact likelihood took
+        # 15.9 s per 500 test images against 2.5 s compiled.
         model_log_prob = jax.jit(spec.model.log_prob, compiler_options=compiler_options(config.sample))
         log_prob = lambda b, k: model_log_prob(state.params, state.model_state, b, k)
         result["likelihood"] = spec.model.likelihood.value

@@ -11,6 +11,6 @@ def get_config(dataset: str = "mnist"):
     c.model.num_layers = 12
     c.optimizer = {"name": "adam", "learning_rate": 3e-4}
     # The exact likelihood of the test set 1,000 images per call: its 256-way logits are 0.8 GB per
-    # 1,000 MNIST images (2.4 GB at CIFAR-10's 32x32x3), all 10,000 at once would not fit.
+    # 1,000 MNIST images (3.1 GB at CIFAR-10's 32x32x3), all 10,000 at once would not fit.
     c.eval.likelihood_batch = 1000
     return c
