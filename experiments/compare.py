@@ -13,7 +13,11 @@ stability signals (loss variance over the last half, classes covered by the clas
 A rerun with the same ``--workdir`` resumes: a family whose evaluation is written is not redone, and
 a family whose training was cut off resumes from its last checkpoint (every tenth of its steps). A row
 judged by another feature extractor than today's (a retrained classifier) has its saved samples
-rescored.
+rescored. A row records the configs it was made with, its own and those of the runs it starts from
+(the consistency model's teacher, the latent model's autoencoder): a change of its ``eval`` or
+``sample`` fields is evaluated again without training, a change of its training resumes first
+(``run.train`` refuses one that alters the objective or shapes), and a changed teacher or
+autoencoder is refused, naming the keys, since the row's training started from the old one.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import jax
 import numpy as np
 
 from experiments import grids, run
+from genjax.training.checkpoint import RESUMABLE_KEYS, config_differences
 
 FAMILIES = ("rbm", "dbm", "vae", "gan", "flow", "pixelcnn", "diffusion", "consistency", "ldm")
 DATASETS = ("digits", "fashion_mnist")
@@ -149,22 +154,66 @@ def _num_params(state) -> int:
     return int(sum(np.size(x) for x in jax.tree.leaves(state.params)))
 
 
-def _row(config, family_dir: str) -> dict[str, Any]:
-    """Trains (or resumes) and evaluates one family; the row is cached in ``family_dir/row.json``.
+# A stage's (teacher's, autoencoder's) step count is resumable for the stage itself, but a student
+# trained from its 4,000-step weights is not the student of its 8,000-step ones.
+STAGE_IGNORED_KEYS = RESUMABLE_KEYS - {"num_steps"}
+
+
+def stage_configs(config, dataset: str, budget: str, workdir: str) -> dict[str, dict]:
+    """The training configs (``eval`` and ``sample`` left out) of the runs ``config`` starts from:
+    ``{'teacher_config': {...}}`` for a distilled consistency model, ``{'autoencoder_config': {...}}``
+    for latent diffusion, ``{}`` for the others."""
+    stages = {}
+    for key in ("teacher_config", "autoencoder_config"):
+        if key in config:
+            stages[key] = _training_part(family_config(config[key].split("_")[0], dataset, budget, workdir).to_dict())
+    return stages
+
+
+def _training_part(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k not in ("eval", "sample")}
+
+
+def _jsonable(tree: Any) -> Any:
+    return json.loads(json.dumps(tree, default=list))
+
+
+def _row(config, family_dir: str, stages: dict[str, dict]) -> dict[str, Any]:
+    """Trains (or resumes) and evaluates one family; the row is cached in ``family_dir/row.json``
+    with the configs it was made with (``config`` and its ``stages``, see ``stage_configs``).
     ``eval_seconds`` is the evaluation's wall time (sampling, features, likelihood): with
-    ``train_seconds`` it adds up a budget's cost across resumed sessions."""
+    ``train_seconds`` it adds up a budget's cost across resumed sessions.
+
+    Raises:
+      run.RunError: when the cached row was trained from a teacher or autoencoder whose config has
+        changed since (the message names the keys and the directory to remove).
+    """
     cached = os.path.join(family_dir, "row.json")
+    own, stages = _jsonable(config.to_dict()), _jsonable(stages)
     if os.path.exists(cached):
         with open(cached) as f:
             row = json.load(f)
-        if row.get("train_steps") == config.train.num_steps and row.get("num_generated") == config.eval.num_samples:
+        # A row of an earlier version records no configs: it is evaluated again.
+        recorded = row.get("configs", {"own": None, "stages": {}})
+        for key, stage in stages.items():
+            diffs = config_differences(recorded["stages"].get(key, stage), stage, STAGE_IGNORED_KEYS)
+            if diffs:
+                raise run.RunError(
+                    f"{family_dir} was trained from a {key.removesuffix('_config')} whose config has changed "
+                    f"since, in {diffs}: remove {family_dir} to train it again from the new one"
+                )
+        if recorded["own"] == own:
             if row.get("extractor") != run.extractor_id(run.features_for(config)):
                 # Judged by another feature extractor (a retrained classifier): the saved samples are
                 # rescored, not drawn again.
                 row.update(run.rescore(config, family_dir))
                 run.write_json(cached, row)
             return row
-    run.train(config, family_dir, progress=False)
+        retrain = recorded["own"] is None or _training_part(recorded["own"]) != _training_part(own)
+    else:
+        retrain = True
+    if retrain:  # resumes, or refuses a change of the objective or shapes (ConfigMismatchError)
+        run.train(config, family_dir, progress=False)
     start = time.perf_counter()
     result = run.evaluate(config, family_dir)
     eval_seconds = time.perf_counter() - start
@@ -179,6 +228,7 @@ def _row(config, family_dir: str) -> dict[str, Any]:
         "eval_seconds": eval_seconds,
         "loss_variance_last_half": loss_variance(family_dir),
         **result,
+        "configs": {"own": own, "stages": stages},
     }
     run.write_json(cached, row)
     return row
@@ -216,7 +266,7 @@ def compare(
             stage = config.autoencoder_config.split("_")[0]
             _train_stage(stage, dataset, budget, workdir)
             row_stage = {"stage_train_seconds": train_seconds(os.path.join(workdir, f"{stage}_{dataset}"))}
-        rows.append({**_row(config, family_dir), **row_stage})
+        rows.append({**_row(config, family_dir, stage_configs(config, dataset, budget, workdir)), **row_stage})
         spec, state = run.restore(config, family_dir)
         if "sample_sigmas" in rows[-1]:  # the schedule the evaluation searched
             spec = run.with_sigmas(spec, tuple(rows[-1]["sample_sigmas"]))

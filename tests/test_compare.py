@@ -124,3 +124,39 @@ def test_a_row_judged_by_another_extractor_is_rescored_from_its_saved_samples(tm
     assert row["test_nll_nats"] == first["test_nll_nats"]  # the likelihood is not the extractor's
     saved = json.loads((tmp_path / "rbm_digits" / "eval.json").read_text())
     assert saved["fid"] == pytest.approx(row["fid"]) and saved["extractor"] == row["extractor"]
+
+
+def test_a_row_of_a_changed_config_is_evaluated_again_without_training(tmp_path, monkeypatch):
+    first = compare.compare(str(tmp_path), "smoke", ("rbm",), "digits")["rows"][0]
+    metrics = (tmp_path / "rbm_digits" / "metrics.jsonl").read_text()
+    family_config = compare.family_config
+
+    def reseeded(*args, **kwargs):
+        config = family_config(*args, **kwargs)
+        config.eval.seed += 1  # other samples, same model
+        return config
+
+    monkeypatch.setattr(compare, "family_config", reseeded)
+    row = compare.compare(str(tmp_path), "smoke", ("rbm",), "digits")["rows"][0]
+    assert row["configs"]["own"]["eval"]["seed"] == first["configs"]["own"]["eval"]["seed"] + 1
+    assert row["fid"] != first["fid"] and row["num_generated"] == first["num_generated"]
+    assert (tmp_path / "rbm_digits" / "metrics.jsonl").read_text() == metrics  # no step trained again
+
+
+def test_a_row_trained_from_a_changed_teacher_is_refused(tmp_path):
+    config = compare.family_config("consistency", "digits", "smoke", str(tmp_path))
+    stages = compare.stage_configs(config, "digits", "smoke", str(tmp_path))
+    assert set(stages) == {"teacher_config"} and "eval" not in stages["teacher_config"]
+    family_dir = tmp_path / "consistency_digits"
+    family_dir.mkdir()
+    cached = {"fid": 1.0, "extractor": run.extractor_id(run.features_for(config)),
+              "configs": {"own": json.loads(json.dumps(config.to_dict(), default=list)), "stages": stages}}
+    (family_dir / "row.json").write_text(json.dumps(cached))
+    # How the teacher's step is compiled does not change its weights: the cached row stands.
+    recompiled = json.loads(json.dumps(stages))
+    recompiled["teacher_config"]["train"]["compiler_options"] = {}
+    assert compare._row(config, str(family_dir), recompiled)["fid"] == 1.0
+    longer = json.loads(json.dumps(stages))
+    longer["teacher_config"]["train"]["num_steps"] += 10
+    with pytest.raises(run.RunError, match=r"teacher whose config has changed since, in \['train.num_steps'\]"):
+        compare._row(config, str(family_dir), longer)
