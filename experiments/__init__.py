@@ -1,1 +1,2 @@
-"""Experiments: configs, the CLI, the seven-family comparison and benchmarks."""
+"""Experiments: configs, the CLI, the comparison of the seven families, and
+benchmarks."""

@@ -1,4 +1,5 @@
-"""The seven-family comparison: ``python -m experiments.compare --workdir DIR [--dataset digits|fashion_mnist]
+"""The comparison of the seven families in nine rows (RBM and DBM; latent diffusion beside EDM):
+``python -m experiments.compare --workdir DIR [--dataset digits|fashion_mnist]
 [--budget smoke|quick|default|long]``.
 
 Trains every family (and latent diffusion, after its autoencoder stage) on one dataset through the same ``run.train`` / ``run.evaluate`` as the CLI, then

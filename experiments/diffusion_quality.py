@@ -41,6 +41,7 @@ import math
 import os
 import sys
 import time
+from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -50,6 +51,7 @@ import optax
 from experiments import run, study
 from experiments.configs.unet import unet_fields
 from experiments.families import diffusion as diffusion_family
+from experiments.families.common import compiler_options
 from experiments.grids import save_gallery
 from genjax import training
 from genjax.data import batching
@@ -173,9 +175,11 @@ def likelihood_convergence(
     rtol: float = 1e-5,
     atol: float = 1e-5,
     tolerance: float = 0.01,
+    compiler_options: Optional[dict] = None,
 ) -> dict:
     """Test bits/dim of the EDM probability-flow ODE at each Heun step count against the adaptive
-    Dormand-Prince reference (Song et al., 2021, sec. 4.3; Dormand & Prince, 1980).
+    Dormand-Prince reference (Song et al., 2021, sec. 4.3; Dormand & Prince, 1980), each solve
+    compiled under XLA ``compiler_options``.
 
     Seed ``s`` takes the disjoint subset ``x_test[s::seeds]`` and its own key; the fixed grids and
     the reference see the same dequantization noise and Rademacher probes, so
@@ -193,9 +197,10 @@ def likelihood_convergence(
         return float(np.mean(likelihood.nats_to_bits_per_dim(-np.asarray(lp, np.float64), dims)))
 
     reference = jax.jit(lambda batch, k: diffusion.ode_likelihood_reference(
-        config, params, batch, k, rtol=rtol, atol=atol))
+        config, params, batch, k, rtol=rtol, atol=atol), compiler_options=compiler_options)
     fixed = {n: jax.jit(lambda batch, k, n=n: diffusion.ode_likelihood(
-        config, params, batch, k, steps=n, error_estimate=True)) for n in steps}
+        config, params, batch, k, steps=n, error_estimate=True), compiler_options=compiler_options)
+        for n in steps}
     ref, nfe, rows = [], [], {n: [] for n in steps}
     for s in range(seeds):
         k, batch = jax.random.fold_in(key, s), {"image": jnp.asarray(x_test[s::seeds])}
@@ -251,7 +256,8 @@ def calibrate_run(
 ) -> dict:
     """:func:`likelihood_convergence` of the EMA parameters of a run trained by
     ``experiments.main`` with ``experiments/configs/<config_name>.py``, on the first
-    ``num_examples`` images of its test split (any dataset: 784-dim Fashion-MNIST as 64-dim digits).
+    ``num_examples`` images of its test split (any dataset: 784-dim Fashion-MNIST as 64-dim digits),
+    compiled under the config's ``sample.compiler_options`` as its evaluation is.
     """
     import importlib
 
@@ -260,7 +266,8 @@ def calibrate_run(
     params = state.ema_params if state.ema_params is not None else state.params
     x_test = np.asarray(spec.to_batch(run.load_split(config, "test"))["image"][:num_examples])
     mc = diffusion_family.model_config(config)
-    return likelihood_convergence(mc, params, x_test, jax.random.PRNGKey(2), **kwargs)
+    return likelihood_convergence(mc, params, x_test, jax.random.PRNGKey(2),
+                                  compiler_options=compiler_options(config.sample), **kwargs)
 
 
 def main(argv=None) -> dict:
@@ -271,10 +278,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--likelihood-config", default="diffusion_digits")
     parser.add_argument("--likelihood-examples", type=int, default=360)
     parser.add_argument("--likelihood-seeds", type=int, default=3)
+    parser.add_argument("--likelihood-steps", default=",".join(map(str, LIKELIHOOD_STEPS)),
+                        help="comma-separated Heun step counts to set against the reference")
     args = study.parse_args(parser, argv, DEFAULTS)
     if args.likelihood_run:
         table = calibrate_run(args.likelihood_run, args.likelihood_config,
-                              args.likelihood_examples, seeds=args.likelihood_seeds)
+                              args.likelihood_examples, seeds=args.likelihood_seeds,
+                              steps=tuple(int(n) for n in args.likelihood_steps.split(",")))
         print(json.dumps(table))
         return table
     steps, n = args.steps, args.num_samples

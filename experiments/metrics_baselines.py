@@ -17,7 +17,10 @@ scores, under the dataset's shipped classifier and against its whole test split 
 * ``gaussian fit (full)``: one Gaussian fitted to the training pixels, full covariance;
 * ``diagonal GMM (K)``: a mixture of K diagonal Gaussians fitted to the training pixels
   (scikit-learn, EM), K = 10 and 40;
-all clipped to [-1, 1].
+all clipped to [-1, 1]; and against the binarized test images, the trivial baselines of the binary
+families:
+* ``Bernoulli fit (independent)``: each pixel on with its frequency in the binarized training set;
+* ``Bernoulli mixture (K)``: a mixture of K products of Bernoullis fitted by EM (K = 10 and 40).
 """
 
 from __future__ import annotations
@@ -77,6 +80,39 @@ def baselines(train: np.ndarray, test: np.ndarray, seed: int = 0) -> dict[str, n
     return out
 
 
+def bernoulli_mixture(x: np.ndarray, k: int, rng: np.random.Generator, iters: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """A mixture of ``k`` products of Bernoullis fitted to binary rows ``x [N, D]`` (0/1) by EM, its
+    means shrunk by a Beta(1.01, 1.01) prior so that no pixel's probability is exactly 0 or 1
+    (Bishop, 2006, sec. 9.3.3). Returns ``(weights [k], means [k, D])``."""
+    x = x.astype(np.float64)
+    means = rng.uniform(0.25, 0.75, (k, x.shape[1]))
+    weights = np.full(k, 1.0 / k)
+    for _ in range(iters):
+        log_p = x @ np.log(means).T + (1 - x) @ np.log1p(-means).T + np.log(weights)
+        resp = np.exp(log_p - log_p.max(1, keepdims=True))
+        resp /= resp.sum(1, keepdims=True)
+        counts = resp.sum(0)
+        weights = counts / len(x)
+        means = (resp.T @ x + 0.01) / (counts[:, None] + 0.02)
+    return weights, means
+
+
+def binary_baselines(train_binary: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
+    """Named sets of binary images, float32 ``[N, H, W, C]`` in {-1, 1}, fitted to the binarized
+    ``train_binary`` images (in {-1, 1})."""
+    rng = np.random.default_rng(seed)
+    shape = (NUM_GENERATED, *train_binary.shape[1:])
+    flat = (train_binary.reshape(len(train_binary), -1) > 0)
+    fit_rows = flat[rng.choice(len(flat), min(len(flat), 20_000), replace=False)]
+    to_images = lambda on: np.where(on, 1.0, -1.0).reshape(shape).astype(np.float32)
+    out = {"Bernoulli fit (independent)": to_images(rng.random((NUM_GENERATED, flat.shape[1])) < flat.mean(0))}
+    for k in (10, 40):
+        weights, means = bernoulli_mixture(fit_rows, k, rng)
+        component = rng.choice(k, NUM_GENERATED, p=weights)
+        out[f"Bernoulli mixture ({k})"] = to_images(rng.random((NUM_GENERATED, flat.shape[1])) < means[component])
+    return out
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=sorted(BINARY_THRESHOLD), default="digits")
@@ -103,6 +139,8 @@ def main(argv=None) -> dict:
     )
     for label, images in baselines(train, test).items():
         rows[label] = score(images)
+    for label, images in binary_baselines(train_binary).items():
+        rows[f"{label} vs binarized test"] = score(images, test_binary)
     print(
         f"reference: {name} ({len(test):,} images); features: {extractor.name} "
         f"(test accuracy {extractor.test_accuracy:.4f}); KID in raw feature units; "
