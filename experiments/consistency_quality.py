@@ -178,7 +178,7 @@ def restore_compare(workdir: str, dataset: str):
     config = compare.family_config("consistency", dataset, "quick", workdir)
     _, state = run.restore(config, f"{workdir}/consistency_{dataset}")
     mc, tc, teacher_params = consistency_family.model_config(config)
-    params = state.ema_params if state.ema_params is not None else state.params
+    params = state.eval_params
     return mc, jax.device_get(params), tc, teacher_params
 
 

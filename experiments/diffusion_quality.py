@@ -263,7 +263,7 @@ def calibrate_run(
 
     config = importlib.import_module(f"experiments.configs.{config_name}").get_config()
     spec, state = run.restore(config, workdir)
-    params = state.ema_params if state.ema_params is not None else state.params
+    params = state.eval_params
     x_test = np.asarray(spec.to_batch(run.load_split(config, "test"))["image"][:num_examples])
     mc = diffusion_family.model_config(config)
     return likelihood_convergence(mc, params, x_test, jax.random.PRNGKey(2),

@@ -115,7 +115,7 @@ def compiled_sampling(spec: FamilySpec, options: Optional[dict[str, Any]]) -> Fa
     model_sample = jax.jit(spec.model.sample, static_argnums=3, compiler_options=options)
 
     def sample(state, key, n: int):
-        params = state.ema_params if state.ema_params is not None else state.params
+        params = state.eval_params
         return model_sample(params, state.model_state, key, n)
 
     return dataclasses.replace(spec, sample=sample)
@@ -366,7 +366,7 @@ def evaluate(config, workdir: str) -> dict[str, Any]:
         # Compiled, as the samplers are: op by op, the Fashion-MNIST PixelCNN's exact likelihood took
         # 15.9 s per 500 test images against 2.5 s compiled.
         model_log_prob = jax.jit(spec.model.log_prob, compiler_options=compiler_options(config.sample))
-        log_prob = lambda b, k: model_log_prob(state.params, state.model_state, b, k)
+        log_prob = lambda b, k: model_log_prob(state.eval_params, state.model_state, b, k)
         result["likelihood"] = spec.model.likelihood.value
     if log_prob is not None:
         size = len(batch["image"])

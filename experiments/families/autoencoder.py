@@ -52,7 +52,7 @@ def spec(config) -> FamilySpec:
     to_batch = symmetric_batch(config)
 
     def summary(state, test: dict) -> dict:
-        params = state.ema_params if state.ema_params is not None else state.params
+        params = state.eval_params
         return {
             "latent_shape": list(latent_diffusion.latent_shape(mc)),
             "reconstruction_mse": reconstruction_mse(mc, params, to_batch(test)["image"]),

@@ -41,7 +41,7 @@ def averaged_log_prob(model):
     come from), else the params."""
 
     def log_prob(state, batch, key):
-        params = state.ema_params if state.ema_params is not None else state.params
+        params = state.eval_params
         return model.log_prob(params, state.model_state, batch, key)
 
     return log_prob

@@ -31,7 +31,7 @@ def model_config(config) -> tuple[consistency.ConsistencyConfig, Optional[diffus
         teacher_config = importlib.import_module(f"experiments.configs.{config.teacher_config}").get_config()
         teacher_config.dataset = config.dataset
         _, teacher_state = run.restore(teacher_config, config.teacher_workdir)
-        teacher_params = teacher_state.ema_params if teacher_state.ema_params is not None else teacher_state.params
+        teacher_params = teacher_state.eval_params
         tc = diffusion_family.model_config(teacher_config)
         if tc.kind != "edm":
             raise ValueError(f"the teacher must be an EDM diffusion model, got kind {tc.kind!r}")
@@ -62,7 +62,7 @@ def spec(config) -> FamilySpec:
                    static_argnums=3, compiler_options=compiler_options(config.sample))
 
     def sample_with_sigmas(state, key, n: int, sigmas: tuple[float, ...]):
-        params = state.ema_params if state.ema_params is not None else state.params
+        params = state.eval_params
         return draw(params, key, jnp.asarray(sigmas, jnp.float32), n)
 
     return FamilySpec(consistency.make_consistency(mc, teacher_params, init_params), symmetric_batch(config), identity_images,

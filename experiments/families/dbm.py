@@ -23,7 +23,7 @@ def _rbm_params(config):
     rbm_config = importlib.import_module(f"experiments.configs.{config.teacher_config}").get_config()
     rbm_config.dataset = config.dataset
     _, state = run.restore(rbm_config, config.teacher_workdir)
-    return jax.device_get(state.ema_params if state.ema_params is not None else state.params)
+    return jax.device_get(state.eval_params)
 
 
 def spec(config) -> FamilySpec:

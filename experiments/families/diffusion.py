@@ -35,7 +35,7 @@ def spec(config) -> FamilySpec:
     nfe = mc.sample_steps if mc.kind == "vp" else 2 * mc.sample_steps - 1
     model = diffusion.make_diffusion(mc)
     # The likelihood of the parameters that are sampled (the EMA when kept).
-    params_of = lambda state: state.ema_params if state.ema_params is not None else state.params
+    params_of = lambda state: state.eval_params
     return FamilySpec(model, symmetric_batch(config), identity_images, nfe=nfe,
                       ema_decay=config.get("ema_decay", 0.999),
                       log_prob=checked_log_prob(mc, params_of, config), likelihood=model.likelihood.value,

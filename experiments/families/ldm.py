@@ -68,7 +68,7 @@ def model_config(config, ae_config) -> latent_diffusion.LatentDiffusionConfig:
 def spec(config) -> FamilySpec:
     ae_config, ae_state = autoencoder_run(config)
     mc = model_config(config, ae_config)
-    ae_params = ae_state.ema_params if ae_state.ema_params is not None else ae_state.params
+    ae_params = ae_state.eval_params
     to_batch = symmetric_batch(config)
 
     def summary(state, test: dict) -> dict:

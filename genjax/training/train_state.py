@@ -36,6 +36,11 @@ class TrainState:
     model_state: State
     ema_params: Optional[Params] = None
 
+    @property
+    def eval_params(self) -> Params:
+        """The params to sample and evaluate with: the EMA when kept, else the trained ones."""
+        return self.ema_params if self.ema_params is not None else self.params
+
 
 def group_optimizers(model: Model, optimizer: Optimizer) -> Optional[dict[str, optax.GradientTransformation]]:
     """Returns ``{group: transformation}`` for a multi-player model, ``None`` for a single group.

@@ -123,6 +123,9 @@ def test_ema_is_the_exponential_average_of_params():
         state, _ = step(state, {"x": x}, KEY)
         ema = jax.tree.map(lambda e, p: 0.8 * e + 0.2 * p, ema, state.params)
     chex.assert_trees_all_close(state.ema_params, ema, rtol=1e-6)
+    chex.assert_trees_all_close(state.eval_params, ema, rtol=1e-6)  # what evaluation uses
+    without = training.create_train_state(model, _gaussian.OPTIMIZER, KEY, {"x": x})
+    assert without.ema_params is None and without.eval_params is without.params
 
 
 def _two_player() -> Model:
