@@ -134,9 +134,8 @@ def main(argv=None) -> dict:
     n_floor = min(len(train), len(test))
     pick = np.random.default_rng(0).choice(len(train), n_floor, replace=False)
     rows[f"train (real), {n_floor:,}"] = score(train[pick])
-    rows[f"train binarized, {NUM_GENERATED:,} vs binarized test"] = score(
-        train_binary[pick[:NUM_GENERATED]], test_binary
-    )
+    binarized = train_binary[pick[:NUM_GENERATED]]
+    rows[f"train binarized, {len(binarized):,} vs binarized test"] = score(binarized, test_binary)
     for label, images in baselines(train, test).items():
         rows[label] = score(images)
     for label, images in binary_baselines(train_binary).items():
