@@ -9,17 +9,18 @@ import jax
 import jax.numpy as jnp
 
 from genjax.nn.convolution import Conv
+from genjax.nn.group_norm import GroupNorm
 from genjax.typing import Array
 
 __all__ = ["ResBlock", "AttentionBlock", "Downsample", "Upsample", "group_norm"]
 
 
-def group_norm(channels: int, name: Optional[str] = None) -> nn.GroupNorm:
-    """GroupNorm with at most 32 groups that divide ``channels``."""
+def group_norm(channels: int, name: Optional[str] = None) -> GroupNorm:
+    """GroupNorm (:mod:`genjax.nn.group_norm`) with at most 32 groups that divide ``channels``."""
     groups = min(32, channels)
     while channels % groups:
         groups -= 1
-    return nn.GroupNorm(num_groups=groups, name=name)
+    return GroupNorm(num_groups=groups, name=name)
 
 
 class ResBlock(nn.Module):

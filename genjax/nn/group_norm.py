@@ -1,0 +1,98 @@
+"""Group normalization (Wu & He, 2018) with its derivative in closed form.
+
+``flax.linen.GroupNorm`` computes the same function; its derivative, left to autodiff, costs XLA:CPU
+more. In the width-32 UNet train step (batch 128, 28x28, a 2-core AVX-512 Xeon, 2026-11-28) Flax's
+GroupNorms took 353 ms of a 1,475 ms step against 124 ms in PyTorch's; with this closed form the step
+ran 6-10% and 5-18% faster than with Flax's (two runs of interleaved pairs), while the width-16,
+batch-64 step (the Fashion-MNIST configs') and the forward pass were unchanged within their spread.
+The derivative is a custom JVP, so forward mode (``jax.jvp``, the exact-trace ODE divergence) works
+and reverse mode is its transpose. Its parameters are Flax's (``scale``, ``bias``), so checkpoints
+load either way.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from genjax.typing import Array
+
+__all__ = ["GroupNorm", "group_norm"]
+
+
+def _group_mean(sums: Array, num_groups: int, positions: int) -> Array:
+    """Per-channel sums over positions ``[B, C]`` -> each channel's group mean ``[B, 1, C]``."""
+    b, c = sums.shape
+    per_group = c // num_groups
+    means = sums.reshape(b, num_groups, per_group).sum(-1) / (positions * per_group)
+    return jnp.repeat(means, per_group, axis=-1)[:, None]
+
+
+def _normalized(x: Array, num_groups: int, epsilon: float) -> tuple[Array, Array]:
+    """``x [B, ..., C]`` -> ``(x_hat [B, N, C], rstd [B, 1, C])`` over ``N`` positions; the variance as
+    ``E[x^2] - E[x]^2``, both moments from one pass, clipped at 0 as Flax does."""
+    x3 = x.reshape(x.shape[0], -1, x.shape[-1])
+    n = x3.shape[1]
+    mean = _group_mean(jnp.sum(x3, axis=1), num_groups, n)
+    var = jnp.maximum(_group_mean(jnp.sum(x3 * x3, axis=1), num_groups, n) - mean * mean, 0.0)
+    rstd = jax.lax.rsqrt(var + epsilon)
+    return (x3 - mean) * rstd, rstd
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4))
+def group_norm(x: Array, scale: Array, bias: Array, num_groups: int, epsilon: float = 1e-6) -> Array:
+    """``(x - mean) / sqrt(var + epsilon) * scale + bias`` with the mean and variance of each example's
+    group of ``C / num_groups`` channels over all positions.
+
+    Args:
+      x: float ``[B, ..., C]``; ``C`` divisible by ``num_groups``.
+      scale, bias: float ``[C]``.
+      num_groups: the number of channel groups.
+      epsilon: added to the variance.
+
+    Returns:
+      float, the shape of ``x``.
+    """
+    x_hat, _ = _normalized(x, num_groups, epsilon)
+    return (x_hat * scale + bias).reshape(x.shape)
+
+
+@group_norm.defjvp
+def _group_norm_jvp(num_groups: int, epsilon: float, primals, tangents):
+    # d x_hat = rstd (dx - mean(dx) - x_hat mean(x_hat dx)), group means; reverse mode transposes
+    # this into two per-channel sums of the cotangent instead of differentiating the moments.
+    x, scale, bias = primals
+    dx, dscale, dbias = tangents
+    x_hat, rstd = _normalized(x, num_groups, epsilon)
+    d = dx.reshape(x_hat.shape)
+    n = x_hat.shape[1]
+    d_x_hat = rstd * (d - _group_mean(jnp.sum(d, axis=1), num_groups, n)
+                      - x_hat * _group_mean(jnp.sum(d * x_hat, axis=1), num_groups, n))
+    y = x_hat * scale + bias
+    dy = d_x_hat * scale + x_hat * dscale + dbias
+    return y.reshape(x.shape), dy.reshape(x.shape)
+
+
+class GroupNorm(nn.Module):
+    """:func:`group_norm` as a Flax module with Flax's ``GroupNorm`` parameters (``scale`` ones,
+    ``bias`` zeros, ``[C]``) and default epsilon.
+
+    Attributes:
+      num_groups: channel groups; must divide the input's channels.
+      epsilon: added to the variance.
+    """
+
+    num_groups: int = 32
+    epsilon: float = 1e-6
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        channels = x.shape[-1]
+        if self.num_groups < 1 or channels % self.num_groups:
+            raise ValueError(f"num_groups={self.num_groups} must divide the {channels} channels of x {x.shape}")
+        scale = self.param("scale", nn.initializers.ones, (channels,))
+        bias = self.param("bias", nn.initializers.zeros, (channels,))
+        return group_norm(x, scale, bias, self.num_groups, self.epsilon)
