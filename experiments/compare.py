@@ -167,7 +167,8 @@ def stage_configs(config, dataset: str, budget: str, workdir: str) -> dict[str, 
     stages = {}
     for key in ("teacher_config", "autoencoder_config"):
         if key in config:
-            stages[key] = _training_part(family_config(config[key].split("_")[0], dataset, budget, workdir).to_dict())
+            stage = family_config(config[key].split("_")[0], dataset, budget, workdir)
+            stages[key] = _training_part(stage.to_dict())
     return stages
 
 
@@ -267,7 +268,8 @@ def compare(
             stage = config.autoencoder_config.split("_")[0]
             _train_stage(stage, dataset, budget, workdir)
             row_stage = {"stage_train_seconds": train_seconds(os.path.join(workdir, f"{stage}_{dataset}"))}
-        rows.append({**_row(config, family_dir, stage_configs(config, dataset, budget, workdir)), **row_stage})
+        stages = stage_configs(config, dataset, budget, workdir)
+        rows.append({**_row(config, family_dir, stages), **row_stage})
         spec, state = run.restore(config, family_dir)
         if "sample_sigmas" in rows[-1]:  # the schedule the evaluation searched
             spec = run.with_sigmas(spec, tuple(rows[-1]["sample_sigmas"]))

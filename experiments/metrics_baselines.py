@@ -80,7 +80,9 @@ def baselines(train: np.ndarray, test: np.ndarray, seed: int = 0) -> dict[str, n
     return out
 
 
-def bernoulli_mixture(x: np.ndarray, k: int, rng: np.random.Generator, iters: int = 50) -> tuple[np.ndarray, np.ndarray]:
+def bernoulli_mixture(
+    x: np.ndarray, k: int, rng: np.random.Generator, iters: int = 50
+) -> tuple[np.ndarray, np.ndarray]:
     """A mixture of ``k`` products of Bernoullis fitted to binary rows ``x [N, D]`` (0/1) by EM, its
     means shrunk by a Beta(1.01, 1.01) prior so that no pixel's probability is exactly 0 or 1
     (Bishop, 2006, sec. 9.3.3). Returns ``(weights [k], means [k, D])``."""
@@ -105,11 +107,12 @@ def binary_baselines(train_binary: np.ndarray, seed: int = 0) -> dict[str, np.nd
     flat = (train_binary.reshape(len(train_binary), -1) > 0)
     fit_rows = flat[rng.choice(len(flat), min(len(flat), 20_000), replace=False)]
     to_images = lambda on: np.where(on, 1.0, -1.0).reshape(shape).astype(np.float32)
-    out = {"Bernoulli fit (independent)": to_images(rng.random((NUM_GENERATED, flat.shape[1])) < flat.mean(0))}
+    uniform = lambda: rng.random((NUM_GENERATED, flat.shape[1]))
+    out = {"Bernoulli fit (independent)": to_images(uniform() < flat.mean(0))}
     for k in (10, 40):
         weights, means = bernoulli_mixture(fit_rows, k, rng)
         component = rng.choice(k, NUM_GENERATED, p=weights)
-        out[f"Bernoulli mixture ({k})"] = to_images(rng.random((NUM_GENERATED, flat.shape[1])) < means[component])
+        out[f"Bernoulli mixture ({k})"] = to_images(uniform() < means[component])
     return out
 
 

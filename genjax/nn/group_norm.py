@@ -92,7 +92,9 @@ class GroupNorm(nn.Module):
     def __call__(self, x: Array) -> Array:
         channels = x.shape[-1]
         if self.num_groups < 1 or channels % self.num_groups:
-            raise ValueError(f"num_groups={self.num_groups} must divide the {channels} channels of x {x.shape}")
+            raise ValueError(
+                f"num_groups={self.num_groups} must divide the {channels} channels of x {x.shape}"
+            )
         scale = self.param("scale", nn.initializers.ones, (channels,))
         bias = self.param("bias", nn.initializers.zeros, (channels,))
         return group_norm(x, scale, bias, self.num_groups, self.epsilon)
