@@ -32,9 +32,10 @@ def _group_mean(sums: Array, num_groups: int, positions: int) -> Array:
 
 
 def _normalized(x: Array, num_groups: int, epsilon: float) -> tuple[Array, Array]:
-    """``x [B, ..., C]`` -> ``(x_hat [B, N, C], rstd [B, 1, C])`` over ``N`` positions; the variance as
-    ``E[x^2] - E[x]^2``, both moments from one pass, clipped at 0 as Flax does."""
-    x3 = x.reshape(x.shape[0], -1, x.shape[-1])
+    """``x [B, ..., C]`` -> ``(x_hat [B, N, C], rstd [B, 1, C])`` over ``N`` positions, in at least
+    float32 (half-precision sums drift); the variance as ``E[x^2] - E[x]^2``, both moments from one
+    pass, clipped at 0 as Flax does."""
+    x3 = x.reshape(x.shape[0], -1, x.shape[-1]).astype(jnp.promote_types(x.dtype, jnp.float32))
     n = x3.shape[1]
     mean = _group_mean(jnp.sum(x3, axis=1), num_groups, n)
     var = jnp.maximum(_group_mean(jnp.sum(x3 * x3, axis=1), num_groups, n) - mean * mean, 0.0)
@@ -54,10 +55,14 @@ def group_norm(x: Array, scale: Array, bias: Array, num_groups: int, epsilon: fl
       epsilon: added to the variance.
 
     Returns:
-      float, the shape of ``x``.
+      the shape of ``x``, in the dtype ``x``, ``scale`` and ``bias`` promote to (as Flax's).
     """
     x_hat, _ = _normalized(x, num_groups, epsilon)
-    return (x_hat * scale + bias).reshape(x.shape)
+    return (x_hat * scale + bias).reshape(x.shape).astype(_out_dtype(x, scale, bias))
+
+
+def _out_dtype(x: Array, scale: Array, bias: Array):
+    return jnp.result_type(x.dtype, scale.dtype, bias.dtype)
 
 
 @group_norm.defjvp
@@ -67,13 +72,14 @@ def _group_norm_jvp(num_groups: int, epsilon: float, primals, tangents):
     x, scale, bias = primals
     dx, dscale, dbias = tangents
     x_hat, rstd = _normalized(x, num_groups, epsilon)
-    d = dx.reshape(x_hat.shape)
+    d = dx.reshape(x_hat.shape).astype(x_hat.dtype)
     n = x_hat.shape[1]
     d_x_hat = rstd * (d - _group_mean(jnp.sum(d, axis=1), num_groups, n)
                       - x_hat * _group_mean(jnp.sum(d * x_hat, axis=1), num_groups, n))
     y = x_hat * scale + bias
     dy = d_x_hat * scale + x_hat * dscale + dbias
-    return y.reshape(x.shape), dy.reshape(x.shape)
+    dtype = _out_dtype(x, scale, bias)
+    return y.reshape(x.shape).astype(dtype), dy.reshape(x.shape).astype(dtype)
 
 
 class GroupNorm(nn.Module):

@@ -37,6 +37,16 @@ def test_values_gradients_and_tangents_match_flax(shape, groups):
                                 jax.jvp(lambda x: ref.apply(params, x), (x,), (tangent,))[1], rtol=1e-4, atol=1e-4)
 
 
+def test_half_precision_inputs_are_normalized_in_float32_as_flax_does():
+    params, x = _params_and_inputs((2, 8, 8, 16), 8)
+    x = (x + 100.0).astype(jnp.bfloat16)  # a large mean: bfloat16 sums of x^2 would lose the variance
+    ours, ref = GroupNorm(num_groups=8).apply(params, x), nn.GroupNorm(num_groups=8).apply(params, x)
+    assert ours.dtype == ref.dtype == jnp.float32
+    chex.assert_trees_all_close(ours, ref, rtol=1e-4, atol=1e-4)
+    grad = jax.grad(lambda x: jnp.sum(GroupNorm(num_groups=8).apply(params, x) ** 3))(x)
+    assert grad.dtype == jnp.bfloat16 and bool(jnp.all(jnp.isfinite(grad)))
+
+
 def test_each_group_is_normalized_and_the_gradient_is_the_finite_difference():
     x = 2.0 * jax.random.normal(jax.random.PRNGKey(0), (2, 4, 4, 8)) + 0.5
     y = group_norm(x, jnp.ones(8), jnp.zeros(8), 4).reshape(2, 16, 4, 2)
