@@ -43,7 +43,6 @@ def _normalized(x: Array, num_groups: int, epsilon: float) -> tuple[Array, Array
     return (x3 - mean) * rstd, rstd
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4))
 def group_norm(x: Array, scale: Array, bias: Array, num_groups: int, epsilon: float = 1e-6) -> Array:
     """``(x - mean) / sqrt(var + epsilon) * scale + bias`` with the mean and variance of each example's
     group of ``C / num_groups`` channels over all positions.
@@ -57,6 +56,11 @@ def group_norm(x: Array, scale: Array, bias: Array, num_groups: int, epsilon: fl
     Returns:
       the shape of ``x``, in the dtype ``x``, ``scale`` and ``bias`` promote to (as Flax's).
     """
+    return _group_norm(x, scale, bias, num_groups, epsilon)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4))
+def _group_norm(x: Array, scale: Array, bias: Array, num_groups: int, epsilon: float) -> Array:
     x_hat, _ = _normalized(x, num_groups, epsilon)
     return (x_hat * scale + bias).reshape(x.shape).astype(_out_dtype(x, scale, bias))
 
@@ -65,7 +69,7 @@ def _out_dtype(x: Array, scale: Array, bias: Array):
     return jnp.result_type(x.dtype, scale.dtype, bias.dtype)
 
 
-@group_norm.defjvp
+@_group_norm.defjvp
 def _group_norm_jvp(num_groups: int, epsilon: float, primals, tangents):
     # d x_hat = rstd (dx - mean(dx) - x_hat mean(x_hat dx)), group means; reverse mode transposes
     # this into two per-channel sums of the cotangent instead of differentiating the moments.
