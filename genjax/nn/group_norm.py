@@ -55,7 +55,14 @@ def group_norm(x: Array, scale: Array, bias: Array, num_groups: int, epsilon: fl
 
     Returns:
       the shape of ``x``, in the dtype ``x``, ``scale`` and ``bias`` promote to (as Flax's).
+
+    Raises:
+      ValueError: when ``num_groups`` does not divide the channels, or ``x`` has no batch and
+        channel axes.
     """
+    channels = x.shape[-1] if x.ndim >= 2 else 0
+    if x.ndim < 2 or num_groups < 1 or channels % num_groups:
+        raise ValueError(f"num_groups={num_groups} must divide the {channels} channels of x {x.shape}")
     return _group_norm(x, scale, bias, num_groups, epsilon)
 
 
@@ -101,10 +108,6 @@ class GroupNorm(nn.Module):
     @nn.compact
     def __call__(self, x: Array) -> Array:
         channels = x.shape[-1]
-        if self.num_groups < 1 or channels % self.num_groups:
-            raise ValueError(
-                f"num_groups={self.num_groups} must divide the {channels} channels of x {x.shape}"
-            )
         scale = self.param("scale", nn.initializers.ones, (channels,))
         bias = self.param("bias", nn.initializers.zeros, (channels,))
         return group_norm(x, scale, bias, self.num_groups, self.epsilon)
