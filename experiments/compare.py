@@ -167,17 +167,13 @@ def stage_configs(config, dataset: str, budget: str, workdir: str) -> dict[str, 
     stages = {}
     for key in ("teacher_config", "autoencoder_config"):
         if key in config:
-            stage = family_config(config[key].split("_")[0], dataset, budget, workdir)
-            stages[key] = _training_part(stage.to_dict())
+            stage = family_config(config[key].split("_")[0], dataset, budget, workdir).to_dict()
+            stages[key] = {k: v for k, v in stage.items() if k not in EVALUATION_SECTIONS}
     return stages
 
 
-def _training_part(config: dict) -> dict:
-    return {k: v for k, v in config.items() if k not in ("eval", "sample")}
-
-
-def _jsonable(tree: Any) -> Any:
-    return json.loads(json.dumps(tree, default=list))
+EVALUATION_SECTIONS = ("eval", "sample")
+"""The config sections that a trained run's evaluation reads and its training does not."""
 
 
 def _row(config, family_dir: str, stages: dict[str, dict]) -> dict[str, Any]:
@@ -191,29 +187,30 @@ def _row(config, family_dir: str, stages: dict[str, dict]) -> dict[str, Any]:
         changed since (the message names the keys and the directory to remove).
     """
     cached = os.path.join(family_dir, "row.json")
-    own, stages = _jsonable(config.to_dict()), _jsonable(stages)
+    own = config.to_dict()
+    # A row of an earlier version records no configs: it is evaluated again, after resuming.
+    retrain = True
     if os.path.exists(cached):
         with open(cached) as f:
             row = json.load(f)
-        # A row of an earlier version records no configs: it is evaluated again.
-        recorded = row.get("configs", {"own": None, "stages": {}})
-        for key, stage in stages.items():
-            diffs = config_differences(recorded["stages"].get(key, stage), stage, STAGE_IGNORED_KEYS)
-            if diffs:
-                raise run.RunError(
-                    f"{family_dir} was trained from a {key.removesuffix('_config')} whose config has changed "
-                    f"since, in {diffs}: remove {family_dir} to train it again from the new one"
-                )
-        if recorded["own"] == own:
-            if row.get("extractor") != run.extractor_id(run.features_for(config)):
-                # Judged by another feature extractor (a retrained classifier): the saved samples are
-                # rescored, not drawn again.
-                row.update(run.rescore(config, family_dir))
-                run.write_json(cached, row)
-            return row
-        retrain = recorded["own"] is None or _training_part(recorded["own"]) != _training_part(own)
-    else:
-        retrain = True
+        recorded = row.get("configs")
+        if recorded is not None:
+            for key, stage in stages.items():
+                diffs = config_differences(recorded["stages"].get(key, stage), stage, STAGE_IGNORED_KEYS)
+                if diffs:
+                    raise run.RunError(
+                        f"{family_dir} was trained from a {key.removesuffix('_config')} whose config has "
+                        f"changed since, in {diffs}: remove {family_dir} to train it again from the new one"
+                    )
+            changed = config_differences(recorded["own"], own, ignore=())
+            if not changed:
+                if row.get("extractor") != run.extractor_id(run.features_for(config)):
+                    # Judged by another feature extractor (a retrained classifier): the saved samples
+                    # are rescored, not drawn again.
+                    row.update(run.rescore(config, family_dir))
+                    run.write_json(cached, row)
+                return row
+            retrain = any(k.split(".")[0] not in EVALUATION_SECTIONS for k in changed)
     if retrain:  # resumes, or refuses a change of the objective or shapes (ConfigMismatchError)
         run.train(config, family_dir, progress=False)
     start = time.perf_counter()

@@ -55,6 +55,11 @@ def gaussian_fit(train: np.ndarray, n: int, rng: np.random.Generator) -> np.ndar
     return np.clip(x, -1.0, 1.0).reshape((n, *train.shape[1:])).astype(np.float32)
 
 
+def _fit_rows(flat: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """At most 20,000 of the rows of ``flat``, drawn without replacement: what the mixtures fit."""
+    return flat[rng.choice(len(flat), min(len(flat), 20_000), replace=False)]
+
+
 def baselines(train: np.ndarray, test: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
     """Named image sets, float32 ``[N, H, W, C]`` in [-1, 1], built from ``train`` (and, for the
     memoriser, ``test``) images in [-1, 1]."""
@@ -73,7 +78,7 @@ def baselines(train: np.ndarray, test: np.ndarray, seed: int = 0) -> dict[str, n
         "uniform noise": rng.uniform(-1, 1, size=shape).astype(np.float32),
         "gaussian fit (full)": gaussian_fit(train, NUM_GENERATED, rng),
     }
-    fit_rows = flat[rng.choice(len(flat), min(len(flat), 20_000), replace=False)]
+    fit_rows = _fit_rows(flat, rng)
     for k in (10, 40):
         gmm = GaussianMixture(k, covariance_type="diag", random_state=seed, max_iter=200).fit(fit_rows)
         out[f"diagonal GMM ({k})"] = clip(gmm.sample(NUM_GENERATED)[0][rng.permutation(NUM_GENERATED)])
@@ -105,7 +110,7 @@ def binary_baselines(train_binary: np.ndarray, seed: int = 0) -> dict[str, np.nd
     rng = np.random.default_rng(seed)
     shape = (NUM_GENERATED, *train_binary.shape[1:])
     flat = (train_binary.reshape(len(train_binary), -1) > 0)
-    fit_rows = flat[rng.choice(len(flat), min(len(flat), 20_000), replace=False)]
+    fit_rows = _fit_rows(flat, rng)
     to_images = lambda on: np.where(on, 1.0, -1.0).reshape(shape).astype(np.float32)
     uniform = lambda: rng.random((NUM_GENERATED, flat.shape[1]))
     out = {"Bernoulli fit (independent)": to_images(uniform() < flat.mean(0))}

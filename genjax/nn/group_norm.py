@@ -60,9 +60,10 @@ def group_norm(x: Array, scale: Array, bias: Array, num_groups: int, epsilon: fl
       ValueError: when ``num_groups`` does not divide the channels, or ``x`` has no batch and
         channel axes.
     """
-    channels = x.shape[-1] if x.ndim >= 2 else 0
-    if x.ndim < 2 or num_groups < 1 or channels % num_groups:
-        raise ValueError(f"num_groups={num_groups} must divide the {channels} channels of x {x.shape}")
+    if x.ndim < 2:
+        raise ValueError(f"x must be [B, ..., C], got shape {x.shape}")
+    if num_groups < 1 or x.shape[-1] % num_groups:
+        raise ValueError(f"num_groups={num_groups} must divide the {x.shape[-1]} channels of x {x.shape}")
     return _group_norm(x, scale, bias, num_groups, epsilon)
 
 
