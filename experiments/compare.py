@@ -202,7 +202,8 @@ def _row(config, family_dir: str, stages: dict[str, dict]) -> dict[str, Any]:
                         f"{family_dir} was trained from a {key.removesuffix('_config')} whose config has "
                         f"changed since, in {diffs}: remove {family_dir} to train it again from the new one"
                     )
-            changed = config_differences(recorded["own"], own, ignore=())
+            # A moved workdir moves its stages' directories; the stages themselves were compared above.
+            changed = config_differences(recorded["own"], own, ignore=("teacher_workdir", "autoencoder_workdir"))
             if not changed:
                 if row.get("extractor") != run.extractor_id(run.features_for(config)):
                     # Judged by another feature extractor (a retrained classifier): the saved samples

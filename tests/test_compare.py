@@ -160,3 +160,19 @@ def test_a_row_trained_from_a_changed_teacher_is_refused(tmp_path):
     longer["teacher_config"]["train"]["num_steps"] += 10
     with pytest.raises(run.RunError, match=r"teacher whose config has changed since, in \['train.num_steps'\]"):
         compare._row(config, str(family_dir), longer)
+
+
+
+def test_a_row_in_a_moved_workdir_is_reused(tmp_path):
+    """The consistency config names its teacher's directory inside the workdir, so moving the workdir
+    moves that path; the row stands (its teacher is judged by the teacher's config)."""
+    before = compare.family_config("consistency", "digits", "smoke", str(tmp_path / "a"))
+    config = compare.family_config("consistency", "digits", "smoke", str(tmp_path / "b"))
+    assert before.teacher_workdir != config.teacher_workdir
+    stages = compare.stage_configs(config, "digits", "smoke", str(tmp_path / "b"))
+    family_dir = tmp_path / "b" / "consistency_digits"
+    family_dir.mkdir(parents=True)
+    cached = {"fid": 1.0, "extractor": run.extractor_id(run.features_for(config)),
+              "configs": {"own": json.loads(json.dumps(before.to_dict(), default=list)), "stages": stages}}
+    (family_dir / "row.json").write_text(json.dumps(cached))
+    assert compare._row(config, str(family_dir), stages)["fid"] == 1.0
