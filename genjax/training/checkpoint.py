@@ -30,12 +30,11 @@ RESUMABLE_KEYS = frozenset(
     {"num_steps", "log_every", "checkpoint_every", "keep", "workdir", "progress", "eval_every",
      "search_sigmas", "search_candidates", "search_samples", "search_reference",
      "num_samples", "likelihood_examples", "likelihood_batch", "likelihood_tolerance", "teacher_likelihood",
-     "compiler_options", "teacher_workdir", "autoencoder_workdir"}
+     "compiler_options"}
 )
 """Config keys that may change between a run and its resumption (they change neither shapes nor
 the objective; the ``search_*`` keys choose a consistency model's sampling sigmas and the others
-size the evaluation, all after training; ``compiler_options`` choose how XLA compiles the step; the
-``*_workdir`` keys say where a teacher's or autoencoder's run lives, which moves with its directory)."""
+size the evaluation, all after training; ``compiler_options`` choose how XLA compiles the step)."""
 
 
 class CheckpointError(RuntimeError):
