@@ -8,7 +8,11 @@ import pytest
 from experiments.benchmarks import all as all_benchmarks
 
 
-@pytest.mark.parametrize("name", all_benchmarks.SCRIPTS)
+# The train-step script compiles one step of every family (71 s of the default suite's 10 minutes);
+# each family's own tests compile and check its step, so that script's smoke run is a slow check.
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n == "train_step" else n for n in all_benchmarks.SCRIPTS]
+)
 def test_quick_benchmark_prints_a_json_summary(name, capsys):
     rows = importlib.import_module(f"experiments.benchmarks.{name}").main(["--quick"])
     last = capsys.readouterr().out.strip().splitlines()[-1]
