@@ -88,6 +88,11 @@ def label(config) -> str:
     raise ValueError(f"unknown family {config.family!r}; valid choices: {list(FAMILIES)}")
 
 
+STAGES = ("teacher", "autoencoder")
+"""The runs a family can start from: its config names each one's config (``<stage>_config``) and
+directory (``<stage>_workdir``, which :func:`family_config` puts inside the comparison's workdir)."""
+
+
 def family_config(family: str, dataset: str, budget: str, workdir: str):
     """The family's config on ``dataset`` with its steps scaled by the budget, checkpoints every tenth
     of the run (so a rerun resumes), and the budget's sample count (and share of a costly
@@ -105,10 +110,9 @@ def family_config(family: str, dataset: str, budget: str, workdir: str):
         # A costly likelihood (IWAE, ODE) runs on a subset of the test images, which scales with the
         # budget (its standard error is reported with it).
         config.eval.likelihood_examples = max(int(config.eval.likelihood_examples * LIKELIHOOD_SHARE[budget]), 10)
-    if "teacher_workdir" in config:
-        config.teacher_workdir = os.path.join(workdir, config.teacher_config)
-    if "autoencoder_workdir" in config:
-        config.autoencoder_workdir = os.path.join(workdir, config.autoencoder_config)
+    for stage in STAGES:
+        if f"{stage}_workdir" in config:
+            config[f"{stage}_workdir"] = os.path.join(workdir, config[f"{stage}_config"])
     return config
 
 
@@ -165,7 +169,7 @@ def stage_configs(config, dataset: str, budget: str, workdir: str) -> dict[str, 
     ``{'teacher_config': {...}}`` for a distilled consistency model, ``{'autoencoder_config': {...}}``
     for latent diffusion, ``{}`` for the others."""
     stages = {}
-    for key in ("teacher_config", "autoencoder_config"):
+    for key in (f"{stage}_config" for stage in STAGES):
         if key in config:
             stage = family_config(config[key].split("_")[0], dataset, budget, workdir).to_dict()
             stages[key] = {k: v for k, v in stage.items() if k not in EVALUATION_SECTIONS}
@@ -203,7 +207,7 @@ def _row(config, family_dir: str, stages: dict[str, dict]) -> dict[str, Any]:
                         f"changed since, in {diffs}: remove {family_dir} to train it again from the new one"
                     )
             # A moved workdir moves its stages' directories; the stages themselves were compared above.
-            changed = config_differences(recorded["own"], own, ignore=("teacher_workdir", "autoencoder_workdir"))
+            changed = config_differences(recorded["own"], own, ignore=[f"{stage}_workdir" for stage in STAGES])
             if not changed:
                 if row.get("extractor") != run.extractor_id(run.features_for(config)):
                     # Judged by another feature extractor (a retrained classifier): the saved samples

@@ -162,7 +162,6 @@ def test_a_row_trained_from_a_changed_teacher_is_refused(tmp_path):
         compare._row(config, str(family_dir), longer)
 
 
-
 def test_a_row_in_a_moved_workdir_is_reused(tmp_path):
     """The consistency config names its teacher's directory inside the workdir, so moving the workdir
     moves that path; the row stands (its teacher is judged by the teacher's config)."""
