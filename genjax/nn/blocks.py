@@ -8,6 +8,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.nn.activations import silu
 from genjax.nn.convolution import Conv
 from genjax.nn.group_norm import GroupNorm
 from genjax.typing import Array
@@ -39,12 +40,12 @@ class ResBlock(nn.Module):
     @nn.compact
     def __call__(self, x: Array, emb: Array, *, train: bool = False) -> Array:
         h = Conv(self.out_channels, (3, 3), name="conv_0")(
-            jax.nn.silu(group_norm(x.shape[-1], "norm_0")(x))
+            silu(group_norm(x.shape[-1], "norm_0")(x))
         )
         scale, shift = jnp.split(
-            nn.Dense(2 * self.out_channels, name="emb")(jax.nn.silu(emb))[:, None, None, :], 2, -1
+            nn.Dense(2 * self.out_channels, name="emb")(silu(emb))[:, None, None, :], 2, -1
         )
-        h = jax.nn.silu(group_norm(self.out_channels, "norm_1")(h) * (1.0 + scale) + shift)
+        h = silu(group_norm(self.out_channels, "norm_1")(h) * (1.0 + scale) + shift)
         h = nn.Dropout(self.dropout, deterministic=not train)(h)
         h = Conv(self.out_channels, (3, 3), kernel_init=nn.initializers.zeros, name="conv_1")(h)
         if x.shape[-1] != self.out_channels:

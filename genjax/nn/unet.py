@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
+from genjax.nn.activations import silu
 from genjax.nn.blocks import AttentionBlock, Downsample, ResBlock, Upsample, group_norm
 from genjax.nn.convolution import Conv
 from genjax.nn.embeddings import FourierEmbedding, sinusoidal_embedding
@@ -31,7 +31,7 @@ class _NoiseEmbedding(nn.Module):
             raise ValueError(
                 f"unknown embedding {self.kind!r}; valid choices: ['sinusoidal', 'fourier']"
             )
-        return nn.Dense(4 * self.dim)(jax.nn.silu(nn.Dense(4 * self.dim)(e)))
+        return nn.Dense(4 * self.dim)(silu(nn.Dense(4 * self.dim)(e)))
 
 
 class UNet(nn.Module):
@@ -103,7 +103,7 @@ class UNet(nn.Module):
                     h = AttentionBlock(self.num_heads)(h)
             if i > 0:
                 h = Upsample()(h)
-        h = jax.nn.silu(group_norm(h.shape[-1], "norm_out")(h))
+        h = silu(group_norm(h.shape[-1], "norm_out")(h))
         return Conv(
             self.out_channels or x.shape[-1],
             (3, 3),
@@ -139,7 +139,7 @@ class MLPDenoiser(nn.Module):
         h = nn.Dense(self.hidden, name="dense_in")(x)
         for i in range(self.depth):
             h = h + nn.Dense(self.hidden, name=f"emb_{i}")(emb)
-            h = nn.Dense(self.hidden, name=f"dense_{i}")(jax.nn.silu(h))
+            h = nn.Dense(self.hidden, name=f"dense_{i}")(silu(h))
         return nn.Dense(x.shape[-1], kernel_init=nn.initializers.zeros, name="dense_out")(
-            jax.nn.silu(h)
+            silu(h)
         )
