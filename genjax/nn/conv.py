@@ -16,7 +16,6 @@ from typing import Callable, Sequence
 import flax.linen as nn
 import jax
 
-from genjax.nn.activations import silu
 from genjax.nn.convolution import Conv
 from genjax.nn.mlp import MLP
 from genjax.typing import Array
@@ -105,7 +104,7 @@ class ConvEncoder(nn.Module):
     latent_dim: int
     channels: Sequence[int] = (32, 64)
     spatial_latent: bool = False
-    activation: Callable[[Array], Array] = silu
+    activation: Callable[[Array], Array] = jax.nn.silu
 
     @nn.compact
     def __call__(self, x: Array) -> tuple[Array, Array]:
@@ -141,7 +140,7 @@ class ConvDecoder(nn.Module):
     channels: Sequence[int] = (64, 32)
     out_channels_per_pixel: int = 1
     spatial_latent: bool = False
-    activation: Callable[[Array], Array] = silu
+    activation: Callable[[Array], Array] = jax.nn.silu
 
     @nn.compact
     def __call__(self, z: Array) -> Array:
