@@ -10,8 +10,9 @@ import pytest
 from genjax.nn import blocks
 from genjax.nn.group_norm import GroupNorm, group_norm
 
-# One channel per group (the UNet's at 32 channels or fewer), three per group, one group.
-CASES = (((4, 6, 6, 32), 32), ((3, 7, 12), 4), ((2, 3, 3, 6), 1))
+# One channel per group (the UNet's at 32 channels or fewer), three per group, one group, no
+# position axis.
+CASES = (((4, 6, 6, 32), 32), ((3, 7, 12), 4), ((2, 3, 3, 6), 1), ((5, 12), 3))
 
 
 def _params_and_inputs(shape, groups):
