@@ -4,9 +4,13 @@ Each side is set up (untimed), called once (reported apart as compile / warm-up 
 over ``repeats`` samples of back-to-back calls; the table gives the median with min..max, the
 throughput, the peak resident memory after that side ran (and, on a GPU, the peak device memory),
 the model FLOP utilisation against a measured float32 matmul peak when the case states its FLOPs,
-and the ratio peer / ours (above 1: we are faster): the median of paired ratios of samples taken
-alternately (ours, peer, ours, ...), with their min..max; a target is met when the min clears it. Benchmarks never assert on time: they print a
-table and, as the last line, one JSON object.
+the minor page faults per call, and the ratio peer / ours (above 1: we are faster): the median of
+paired ratios of samples taken alternately (ours, peer, ours, ...), with their min..max; a target is
+met when the min clears it. The header names the process's malloc (:func:`allocator`): XLA:CPU
+takes each call's temporaries as one block, which glibc's malloc maps afresh on every call (the
+width-32 UNet step: 194k page faults, 755 ms against 603 ms under tcmalloc, 2026-11-28), so a
+figure means little without it. Benchmarks never assert on time: they print a table and, as the
+last line, one JSON object.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import dataclasses
 import gc
 import importlib
 import json
+import os
 import platform
 import resource
 import shutil
@@ -48,6 +53,7 @@ __all__ = [
     "XLA_CPU_EIGEN_CONV",
     "compiler_variants",
     "profile_cases",
+    "allocator",
 ]
 
 
@@ -102,6 +108,7 @@ class Timing:
     min_s: float
     max_s: float
     peak_rss_mb: float
+    faults_per_call: float
 
 
 def _block(out: Any) -> None:
@@ -139,6 +146,26 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def allocator() -> str:
+    """The malloc this process runs on, as its loaded libraries name it: ``tcmalloc``, ``jemalloc``,
+    ``mimalloc``, or ``system`` (glibc's on Linux, with ``GLIBC_TUNABLES`` appended when set);
+    ``unknown`` where ``/proc/self/maps`` cannot be read."""
+    try:
+        with open("/proc/self/maps") as f:
+            maps = f.read()
+    except OSError:
+        return "unknown"
+    for name in ("tcmalloc", "jemalloc", "mimalloc"):
+        if name in maps:
+            return name
+    tunables = os.environ.get("GLIBC_TUNABLES")
+    return f"system (GLIBC_TUNABLES={tunables})" if tunables else "system"
+
+
 class _Sampler:
     """One side of a case, set up, warmed up and calibrated: ``sample()`` times ``n`` back-to-back
     calls (``n`` such that a sample lasts about ``min_sample_s``, as ``timeit`` calibrates) and
@@ -157,18 +184,23 @@ class _Sampler:
         _block(self.fn())
         self.n = max(1, min(1000, int(min_sample_s / max(time.perf_counter() - t0, 1e-9))))
         self.peak_rss_mb = _peak_rss_mb()
+        self.faults: list[float] = []
 
     def sample(self) -> float:
         gc.collect()
+        f0 = _minor_faults()
         t0 = time.perf_counter()
         for _ in range(self.n):
             out = self.fn()
         _block(out)
-        return (time.perf_counter() - t0) / self.n
+        seconds = (time.perf_counter() - t0) / self.n
+        self.faults.append((_minor_faults() - f0) / self.n)
+        return seconds
 
 
 def _timing(sampler: _Sampler, times: Sequence[float]) -> Timing:
-    return Timing(sampler.first_s, statistics.median(times), min(times), max(times), sampler.peak_rss_mb)
+    return Timing(sampler.first_s, statistics.median(times), min(times), max(times), sampler.peak_rss_mb,
+                  statistics.median(sampler.faults))
 
 
 def time_fn(setup: Callable[[], Callable[[], Any]], repeats: int, min_sample_s: float = 0.2) -> Timing:
@@ -274,6 +306,7 @@ def _add_mfu(row: dict, flops: float, peak: float) -> None:
 
 def run_cases(cases: Sequence[Case], *, quick: bool = False, repeats: int = 5, title: str = "") -> list[dict]:
     """Times every case (ours, then the peer unless ``quick``), prints the table and the JSON line."""
+    print(f"malloc: {allocator()}", flush=True)
     # On an accelerator the peak is probed after the cases, so that its 8192^2 buffers do not show
     # up in the device-memory peaks of the rows.
     late_peak = jax.default_backend() != "cpu"
@@ -301,6 +334,7 @@ def run_cases(cases: Sequence[Case], *, quick: bool = False, repeats: int = 5, t
             "ours_max_s": ours.max_s,
             "ours_per_s": case.work / ours.median_s,
             "ours_peak_rss_mb": ours.peak_rss_mb,
+            "ours_faults_per_call": ours.faults_per_call,
             "ours_peak_device_mb": _peak_device_mb("ours"),
         }
         if peer is not None:
@@ -312,6 +346,7 @@ def run_cases(cases: Sequence[Case], *, quick: bool = False, repeats: int = 5, t
                 peer_max_s=peer.max_s,
                 peer_per_s=case.work / peer.median_s,
                 peer_peak_rss_mb=peer.peak_rss_mb,
+                peer_faults_per_call=peer.faults_per_call,
                 peer_peak_device_mb=_peak_device_mb("peer"),
                 peer_device=peer_device,
                 ratio_peer_over_ours=statistics.median(ratios),
@@ -340,6 +375,7 @@ def run_cases(cases: Sequence[Case], *, quick: bool = False, repeats: int = 5, t
         "machine": platform.processor() or platform.machine(),
         "matmul_peak_gflops": None if peak is None else peak / 1e9,
         "blas": blas_info(),
+        "allocator": allocator(),
         "rows": rows,
     }
     print(json.dumps(summary))
@@ -379,6 +415,7 @@ def _fmt_s(row: dict, side: str) -> str:
 
 def _print_row(row: dict) -> None:
     line = f"{row['case']:<48} ours {_fmt_s(row, 'ours')} {row['ours_per_s']:10.1f} {row['unit']}/s"
+    line += f" faults/call {row['ours_faults_per_call']:.0f}"
     if "ours_mfu" in row:
         line += f" mfu {row['ours_mfu']:.1%}"
     if row.get("ours_peak_device_mb") is not None:
@@ -386,6 +423,7 @@ def _print_row(row: dict) -> None:
     print(line, file=sys.stdout)
     if "peer" in row:
         line = f"{'':<48} {row['peer']:<4} {_fmt_s(row, 'peer')} {row['peer_per_s']:10.1f} {row['unit']}/s"
+        line += f" faults/call {row['peer_faults_per_call']:.0f}"
         if "peer_mfu" in row:
             line += f" mfu {row['peer_mfu']:.1%}"
         if row.get("peer_peak_device_mb") is not None:
