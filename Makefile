@@ -8,7 +8,8 @@ WORKDIR ?= runs/demo
 # width-32 UNet train step at batch 128). glibc's malloc maps a fresh block on every call and unmaps
 # it after: 194k page faults per step, 755 ms against 603 ms under tcmalloc, which keeps the block
 # (2-core EPYC, 2026-11-28). Every target runs under tcmalloc where it is installed
-# (`apt-get install libtcmalloc-minimal4`), else asks glibc for huge pages (635 ms).
+# (`apt-get install libtcmalloc-minimal4`; its report of every block over 1 GB silenced), else asks
+# glibc for huge pages (635 ms).
 TCMALLOC ?= $(firstword $(wildcard /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 /usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4 /usr/lib64/libtcmalloc_minimal.so.4))
 RUN := $(if $(TCMALLOC),LD_PRELOAD=$(TCMALLOC) TCMALLOC_LARGE_ALLOC_REPORT_THRESHOLD=1099511627776,GLIBC_TUNABLES=glibc.malloc.hugetlb=1)
 
