@@ -306,7 +306,8 @@ def _add_mfu(row: dict, flops: float, peak: float) -> None:
 
 def run_cases(cases: Sequence[Case], *, quick: bool = False, repeats: int = 5, title: str = "") -> list[dict]:
     """Times every case (ours, then the peer unless ``quick``), prints the table and the JSON line."""
-    print(f"malloc: {allocator()}", flush=True)
+    malloc = allocator()
+    print(f"malloc: {malloc}", flush=True)
     # On an accelerator the peak is probed after the cases, so that its 8192^2 buffers do not show
     # up in the device-memory peaks of the rows.
     late_peak = jax.default_backend() != "cpu"
@@ -375,7 +376,7 @@ def run_cases(cases: Sequence[Case], *, quick: bool = False, repeats: int = 5, t
         "machine": platform.processor() or platform.machine(),
         "matmul_peak_gflops": None if peak is None else peak / 1e9,
         "blas": blas_info(),
-        "allocator": allocator(),
+        "allocator": malloc,
         "rows": rows,
     }
     print(json.dumps(summary))

@@ -36,18 +36,14 @@ from genjax.typing import Array
 __all__ = ["GroupNorm", "group_norm"]
 
 
-def _group_mean(sums: Array, num_groups: int, positions: int, ndim: int) -> Array:
-    """Per-channel sums over positions ``[B, C]`` -> each channel's group mean, shaped
-    ``[B, 1, ..., 1, C]`` (``ndim`` axes) to broadcast against the input."""
-    b, c = sums.shape
+def _group_mean(t: Array, num_groups: int) -> Array:
+    """``t [B, ..., C]`` -> the mean of ``t`` over each example's positions and group of channels,
+    per channel, shaped ``[B, 1, ..., 1, C]`` to broadcast against ``t``."""
+    b, c = t.shape[0], t.shape[-1]
     per_group = c // num_groups
-    means = sums.reshape(b, num_groups, per_group).sum(-1) / (positions * per_group)
-    return jnp.repeat(means, per_group, axis=-1).reshape((b,) + (1,) * (ndim - 2) + (c,))
-
-
-def _position_sum(x: Array) -> Array:
-    """``[B, ..., C]`` -> ``[B, C]``, summed over the positions."""
-    return jnp.sum(x, axis=tuple(range(1, x.ndim - 1)))
+    sums = jnp.sum(t, axis=tuple(range(1, t.ndim - 1)))
+    means = sums.reshape(b, num_groups, per_group).sum(-1) / (math.prod(t.shape[1:-1]) * per_group)
+    return jnp.repeat(means, per_group, axis=-1).reshape((b,) + (1,) * (t.ndim - 2) + (c,))
 
 
 def _moments(x: Array, num_groups: int, epsilon: float) -> tuple[Array, Array, Array]:
@@ -60,9 +56,8 @@ def _moments(x: Array, num_groups: int, epsilon: float) -> tuple[Array, Array, A
     wrote both out for its two reductions (Heun sampling of the width-8 UNet, 2026-11-28).
     """
     x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
-    n = math.prod(x.shape[1:-1])
-    mean = _group_mean(_position_sum(x), num_groups, n, x.ndim)
-    var = jnp.maximum(_group_mean(_position_sum(x * x), num_groups, n, x.ndim) - mean * mean, 0.0)
+    mean = _group_mean(x, num_groups)
+    var = jnp.maximum(_group_mean(x * x, num_groups) - mean * mean, 0.0)
     return x, mean, jax.lax.rsqrt(var + epsilon)
 
 
@@ -116,10 +111,9 @@ def _group_norm_jvp(num_groups: int, epsilon: float, primals, tangents):
     dx, dscale, dbias = tangents
     xf, mean, rstd = _moments(x, num_groups, epsilon)
     d = dx.astype(xf.dtype)
-    n = math.prod(x.shape[1:-1])
     a = rstd * scale
-    mean_d = _group_mean(_position_sum(d), num_groups, n, x.ndim)
-    mean_d_x_hat = rstd * (_group_mean(_position_sum(d * xf), num_groups, n, x.ndim) - mean * mean_d)
+    mean_d = _group_mean(d, num_groups)
+    mean_d_x_hat = rstd * (_group_mean(d * xf, num_groups) - mean * mean_d)
     y = (xf - mean) * rstd * scale + bias
     p = rstd * (dscale - a * mean_d_x_hat)
     q = dbias - a * mean_d - mean * p
