@@ -1,9 +1,18 @@
-"""Imports point one way (DESIGN.md, "Data flows one way"): parse genjax/ and check every arrow.
+"""Imports point one way (docs/design.md, "Data flows one way"): parse genjax/ and experiments/ and
+check every arrow.
 
-Level 0: typing, base. Level 1: distributions, bijectors, losses, nn, data, samplers, metrics.
-Level 2: models (not data or metrics; only latent_diffusion imports other families), training
-(level 0 only). One documented extension of the table: metrics may import nn, because the feature
-extractors (digits classifier, Inception) are networks and live in nn.
+genjax. Level 0: typing, base. Level 1: distributions, bijectors, losses, nn, data, samplers,
+metrics. Level 2: models (not data or metrics; only latent_diffusion imports other families),
+training (level 0 only). One documented extension of the table: metrics may import nn, because the
+feature extractors (digits classifier, Inception) are networks and live in nn. genjax never imports
+experiments.
+
+experiments (experiments/README.md). On top, what a user runs: the entry points (main, compare),
+studies/, tools/ and benchmarks/. Below them the glue that turns configs into library calls (run,
+validation, optimizers, grids, families/), then configs/, which import only each other. A group may
+import itself; one documented sideways arrow: studies and tools may import compare, whose budgets,
+per-family configs and report table the VAE diagnostics, the consistency study and the results
+renderer start from.
 """
 
 import ast
@@ -38,19 +47,21 @@ def _group(path: pathlib.Path, root: pathlib.Path) -> tuple[str, str]:
     return parts[0], parts[1] if len(parts) > 1 else ""
 
 
-def _genjax_imports(path: pathlib.Path):
+def _imports(path: pathlib.Path, package: str = "genjax"):
+    """``(line, dotted path below package)`` of every import of ``package`` in the file, function
+    bodies included (a lazy import is an arrow too)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names = [f"{node.module}.{a.name}" for a in node.names]
-            if node.module != "genjax":
+            if node.module != package:
                 names.append(node.module)
         else:
             continue
         for name in names:
-            if name == "genjax" or name.startswith("genjax."):
+            if name == package or name.startswith(package + "."):
                 yield node.lineno, name.split(".")[1:]
 
 
@@ -58,7 +69,7 @@ def _violations(root: pathlib.Path = ROOT):
     out = []
     for path in sorted(root.rglob("*.py")):
         group, module = _group(path, root)
-        for lineno, target in _genjax_imports(path):
+        for lineno, target in _imports(path):
             if not target:
                 out.append(f"{path.name}:{lineno} imports the genjax package root")
                 continue
@@ -88,6 +99,65 @@ def test_the_check_can_fail(tmp_path):
         (tmp_path / rel).write_text(text)
     found = _violations(tmp_path)
     assert len(found) == 3, found
+
+
+def test_genjax_never_imports_experiments():
+    found = [f"{p.relative_to(ROOT)}:{line}" for p in sorted(ROOT.rglob("*.py"))
+             for line, _ in _imports(p, "experiments")]
+    assert found == []
+
+
+EXPERIMENTS = ROOT.parent / "experiments"
+ENTRY_POINTS = {"main", "compare"}
+TOP = ENTRY_POINTS | {"studies", "tools", "benchmarks"}
+GLUE = {"run", "validation", "optimizers", "grids", "families"}
+EXPERIMENTS_ALLOWED = {
+    "__init__": set(),
+    "configs": set(),
+    **{group: GLUE | {"configs"} for group in GLUE | TOP},
+    **{group: GLUE | {"configs", "compare"} for group in ("studies", "tools")},
+}
+
+
+def _experiments_violations(root: pathlib.Path = EXPERIMENTS):
+    out = []
+    for path in sorted(root.rglob("*.py")):
+        group, _ = _group(path, root)
+        rel = path.relative_to(root)
+        if group not in EXPERIMENTS_ALLOWED:
+            out.append(f"{rel} is in no tier of experiments/ (place it in the table)")
+            continue
+        for lineno, target in _imports(path, "experiments"):
+            if not target:
+                out.append(f"{rel}:{lineno} imports the experiments package root")
+            elif target[0] != group and target[0] not in EXPERIMENTS_ALLOWED[group]:
+                out.append(f"{rel}:{lineno} ({group}) imports experiments.{target[0]}")
+    return sorted(set(out))
+
+
+def test_experiments_imports_run_from_entry_points_to_glue_to_configs():
+    assert _experiments_violations() == []
+
+
+def test_the_experiments_check_can_fail(tmp_path):
+    for rel, text in {
+        "run.py": "from experiments import grids\ndef f():\n    from experiments.studies import study\n",
+        "families/gan.py": "import experiments.compare\n",
+        "configs/gan_digits.py": "from experiments.configs import common\nfrom experiments import run\n",
+        "compare.py": "from experiments.studies.gan_quality import main\n",
+        "studies/vae.py": "from experiments import compare, run\nfrom experiments.studies import study\n",
+        "tools/train_classifier.py": "from experiments.benchmarks import harness\n",
+        "tools/render.py": "from experiments import compare\n",
+        "benchmarks/harness.py": "from experiments.configs import unet\nfrom experiments.families import gan\n",
+        "scratch.py": "",
+    }.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    found = _experiments_violations(tmp_path)
+    assert [line.split(" ")[0] for line in found] == [
+        "compare.py:1", "configs/gan_digits.py:2", "families/gan.py:1", "run.py:3", "scratch.py",
+        "tools/train_classifier.py:1",
+    ], found
 
 
 @pytest.mark.parametrize("needle", ["os.environ", "absl.flags", "from absl import flags", "getenv("])

@@ -1,8 +1,8 @@
-"""experiments.metrics_baselines: the fitted baselines recover the laws they are fitted to."""
+"""experiments.studies.metrics_baselines: the fitted baselines recover the laws they are fitted to."""
 
 import numpy as np
 
-from experiments import metrics_baselines
+from experiments.studies import metrics_baselines
 
 
 def test_bernoulli_mixture_recovers_a_known_mixture():

@@ -1,6 +1,7 @@
-"""The per-family studies (``experiments/*_quality.py``): their shared tail (``experiments/study.py``,
-``experiments/validation.py``) against truth, and each study end to end on both datasets in a smoke
-setting (``--quick``, one or two cheap models; Fashion-MNIST on 300 / 100 images)."""
+"""The per-family studies (``experiments/studies/*_quality.py``): their shared tail
+(``experiments/studies/study.py``, ``experiments/validation.py``) against truth, and each study end
+to end on both datasets in a smoke setting (``--quick``, one or two cheap models; Fashion-MNIST on
+300 / 100 images)."""
 
 import json
 
@@ -10,7 +11,8 @@ import numpy as np
 import optax
 import pytest
 
-from experiments import study, validation
+from experiments import validation
+from experiments.studies import study
 from genjax.base import Model
 from genjax.data import registry
 from genjax.metrics import features
@@ -193,20 +195,19 @@ def _shipped(name):
 
 
 SMOKE = {
-    "flows": ("experiments.flows_quality", ["--models", "realnvp", "--steps", "4", "--eval-every", "2"]),
-    "pixelcnn": ("experiments.pixelcnn_quality", ["--models", "gated_conditional"]),
-    "vae": ("experiments.vae_quality", ["--models", "binary_mlp,conv_logistic", "--steps", "4",
-                                        "--eval-every", "2", "--iwae", "4", "--chunk", "2",
-                                        "--elbo-draws", "2", "--train-eval", "8"]),
-    "rbm": ("experiments.rbm_quality", ["--models", "rbm_pcd_ours,dbm_no_pretraining_lr_decay",
-                                        "--ais_k", "10", "--ais_m", "4"]),
-    "gan": ("experiments.gan_quality", ["--only", "images", "--models", "hinge_sn", "--steps", "2",
-                                        "--eval-every", "2"]),
-    "diffusion": ("experiments.diffusion_quality", ["--models", "edm", "--steps", "2",
-                                                    "--num-samples", "20"]),
-    "consistency": ("experiments.consistency_quality", ["--models", "cd", "--teacher-steps", "2",
-                                                        "--steps", "2", "--num-samples", "20"]),
+    "flows": ("flows_quality", ["--models", "realnvp", "--steps", "4", "--eval-every", "2"]),
+    "pixelcnn": ("pixelcnn_quality", ["--models", "gated_conditional"]),
+    "vae": ("vae_quality", ["--models", "binary_mlp,conv_logistic", "--steps", "4", "--eval-every", "2",
+                            "--iwae", "4", "--chunk", "2", "--elbo-draws", "2", "--train-eval", "8"]),
+    "rbm": ("rbm_quality", ["--models", "rbm_pcd_ours,dbm_no_pretraining_lr_decay",
+                            "--ais_k", "10", "--ais_m", "4"]),
+    "gan": ("gan_quality", ["--only", "images", "--models", "hinge_sn", "--steps", "2",
+                            "--eval-every", "2"]),
+    "diffusion": ("diffusion_quality", ["--models", "edm", "--steps", "2", "--num-samples", "20"]),
+    "consistency": ("consistency_quality", ["--models", "cd", "--teacher-steps", "2", "--steps", "2",
+                                            "--num-samples", "20"]),
 }
+"""Each study's module under ``experiments.studies`` and its smoke flags."""
 FAST = {"pixelcnn", "rbm"}
 """In the default suite on both datasets (about 15 s of CPU each); the others are marked slow."""
 
@@ -218,7 +219,7 @@ def _run(name, dataset, tmp_path):
     argv = ["--quick", "--dataset", dataset, "--workdir", str(tmp_path), *flags]
     if name == "consistency":
         argv += ["--teacher-workdir", str(tmp_path / "teacher")]
-    out = importlib.import_module(module).main(argv)
+    out = importlib.import_module(f"experiments.studies.{module}").main(argv)
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["dataset"] == dataset and (tmp_path / "report.md").exists()
     return out["results"]

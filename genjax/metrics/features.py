@@ -1,6 +1,6 @@
 """Offline feature extractors for evaluation: the shipped digits classifier (trained by genjax
-itself, ``experiments/train_classifier.py``) and the FID Inception-v3 from a weights file the user
-converted (``experiments/convert_inception.py``). Nothing here downloads."""
+itself, ``experiments/tools/train_classifier.py``) and the FID Inception-v3 from a weights file the
+user converted (``experiments/tools/convert_inception.py``). Nothing here downloads."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def load_classifier(path: str) -> FeatureExtractor:
     if not os.path.exists(meta_path):
         raise FileNotFoundError(
             f"no classifier at {path} (missing {meta_path}); make it with "
-            f"`python -m experiments.train_classifier --out {path}` "
+            f"`python -m experiments.tools.train_classifier --out {path}` "
             "(add --dataset NAME --data_dir DIR for tfds sets)"
         )
     import orbax.checkpoint as ocp
@@ -173,7 +173,7 @@ def dataset_features(dataset: str) -> FeatureExtractor:
     if dataset not in SHIPPED_CLASSIFIERS:
         raise ValueError(
             f"no classifier is shipped for dataset {dataset!r} (shipped: {sorted(SHIPPED_CLASSIFIERS)}); "
-            f"train one with `python -m experiments.train_classifier --dataset {dataset} --out DIR` and "
+            f"train one with `python -m experiments.tools.train_classifier --dataset {dataset} --out DIR` and "
             "pass load_classifier(DIR), or use inception_features"
         )
     return load_classifier(SHIPPED_CLASSIFIERS[dataset])

@@ -67,7 +67,7 @@ class DiffusionConfig:
       likelihood_steps: Heun steps (``2 N`` evaluations) of the probability-flow ODE in
         ``log_prob``; even, so that :func:`ode_likelihood` can estimate its error from the grid of
         half the steps. Calibrate it against :func:`ode_likelihood_reference`
-        (``experiments/diffusion_quality.py``).
+        (``experiments/studies/diffusion_quality.py``).
       levels: grey levels of the discrete data (dequantization and bits/dim); 0 for continuous data.
     """
 

@@ -4,7 +4,7 @@ The architecture is that of pytorch-fid's ``fid_inception_v3`` (the TensorFlow 2
 original FID code used), which differs from torchvision's Inception-v3 in three places: average
 pools in the Mixed_5*/6*/7b blocks ignore padded zeros, Mixed_7c pools with max instead of average,
 and the classifier has 1008 outputs. Submodules carry pytorch-fid's names, so a converted state dict
-(``experiments/convert_inception.py``) maps onto the params one to one.
+(``experiments/tools/convert_inception.py``) maps onto the params one to one.
 
 Weights are never downloaded: :func:`load_inception_variables` reads an ``.npz`` the user made from
 pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth``.
@@ -47,7 +47,7 @@ MISSING_WEIGHTS_HELP = (
     "genjax never downloads weights. Get pytorch-fid's FID Inception weights file "
     "pt_inception-2015-12-05-6726825d.pth yourself (a release asset of "
     "github.com/mseitzer/pytorch-fid) "
-    "and convert it once with `python -m experiments.convert_inception --pt "
+    "and convert it once with `python -m experiments.tools.convert_inception --pt "
     "pt_inception-2015-12-05-6726825d.pth --out {path}`."
 )
 """The help of the error raised when the weights file is missing (``{path}``: where it was)."""
@@ -260,7 +260,7 @@ def load_inception_variables(path: str) -> dict[str, Any]:
     :class:`InceptionV3`.
 
     Args:
-      path: an ``.npz`` written by ``experiments/convert_inception.py`` (keys such as
+      path: an ``.npz`` written by ``experiments/tools/convert_inception.py`` (keys such as
         ``params/Mixed_5b/branch1x1/conv/kernel``).
 
     Raises:

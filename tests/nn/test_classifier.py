@@ -63,7 +63,7 @@ def test_logits_are_a_linear_head_on_the_returned_features():
 
 
 def test_missing_classifier_names_the_file_and_the_command_that_makes_it(tmp_path):
-    with pytest.raises(FileNotFoundError, match="meta.json.*experiments.train_classifier"):
+    with pytest.raises(FileNotFoundError, match="meta.json.*experiments.tools.train_classifier"):
         features.load_classifier(str(tmp_path / "nothing"))
 
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn as tnn
 
-from experiments import convert_inception
+from experiments.tools import convert_inception
 from genjax.metrics import features
 from genjax.nn import inception
 

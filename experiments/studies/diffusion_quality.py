@@ -1,9 +1,9 @@
 """Class-conditional diffusion on digits (8x8, 17 levels) or Fashion-MNIST (28x28, 256 levels): FID
 per sampler and guidance scale, and test bits/dim through the probability-flow ODE.
 
-``python -m experiments.diffusion_quality [--dataset digits|fashion_mnist] [--steps 4000]
-[--num-samples 1000] [--quick]`` (the flags every study shares: ``experiments/study.py``), or only
-the likelihood calibration of a run trained by the CLI: ``python -m experiments.diffusion_quality
+``python -m experiments.studies.diffusion_quality [--dataset digits|fashion_mnist] [--steps 4000]
+[--num-samples 1000] [--quick]`` (the flags every study shares: ``experiments/studies/study.py``), or only
+the likelihood calibration of a run trained by the CLI: ``python -m experiments.studies.diffusion_quality
 --likelihood-run DIR [--likelihood-config NAME]``.
 
 * Two models on the shared UNet of the dataset (``experiments/configs/unet.py``; digits: base 32,
@@ -48,11 +48,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments import run, study
+from experiments import run
 from experiments.configs.unet import unet_fields
 from experiments.families import diffusion as diffusion_family
 from experiments.families.common import compiler_options
 from experiments.grids import save_gallery
+from experiments.studies import study
 from genjax import training
 from genjax.data import batching
 from genjax.metrics import likelihood

@@ -1,8 +1,8 @@
 """VAEs on digits (8x8, 17 levels) or Fashion-MNIST (28x28, 256 levels): test negative ELBO and
 IWAE-K negative log-likelihood, sample, reconstruction and interpolation grids.
 
-``python -m experiments.vae_quality [--dataset digits|fashion_mnist] [--steps N] [--iwae K]
-[--models a,b] [--quick]`` (the flags every study shares: ``experiments/study.py``)
+``python -m experiments.studies.vae_quality [--dataset digits|fashion_mnist] [--steps N] [--iwae K]
+[--models a,b] [--quick]`` (the flags every study shares: ``experiments/studies/study.py``)
 
 * ``binary_mlp``: images binarized at half intensity (threshold 0.5 on [0, 1]: level > 8 of 16,
   pixel > 127 of 255), MLP encoder / decoder with a Bernoulli decoder.
@@ -36,8 +36,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments import study
 from experiments.grids import save_grid
+from experiments.studies import study
 from experiments.validation import fit_early_stopped
 from genjax.data import batching
 from genjax.models import vae

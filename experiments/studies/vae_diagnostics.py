@@ -1,6 +1,6 @@
 """Why a VAE's prior samples score what they score: latent usage, prior hole, decoder output.
 
-``python -m experiments.vae_diagnostics --workdir DIR [--dataset digits|fashion_mnist]
+``python -m experiments.studies.vae_diagnostics --workdir DIR [--dataset digits|fashion_mnist]
 [--budget quick] [--steps N] [--set model.key=value ...] [--num-samples 1000]``
 
 Trains ``experiments/configs/vae_<dataset>.py`` through ``experiments.run.train`` with the steps of
@@ -19,7 +19,7 @@ measures, under the dataset's shipped classifier against the whole test split:
   the (held-out) test images decoded to the mean (the test images cycled: a reconstruction, so it
   sees the reference and bounds what a better prior could reach); the moment-matched aggregate
   posterior decoded to the mean; and one full-covariance Gaussian fitted to the training pixels
-  (the baseline of ``experiments/metrics_baselines.py``).
+  (the baseline of ``experiments/studies/metrics_baselines.py``).
 
 Writes ``report.json``, ``report.md`` and ``samples.png`` (ten images per row) to the workdir.
 """
@@ -37,7 +37,7 @@ import numpy as np
 
 from experiments import compare, grids, run
 from experiments.families.vae import vae_config
-from experiments.metrics_baselines import gaussian_fit
+from experiments.studies.metrics_baselines import gaussian_fit
 from genjax.metrics import fid as fid_lib
 from genjax.metrics import prdc as prdc_lib
 from genjax.models import vae

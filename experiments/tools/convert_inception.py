@@ -1,6 +1,6 @@
 """Converts pytorch-fid's FID Inception weights to the ``.npz`` that ``genjax.nn.inception`` reads.
 
-``python -m experiments.convert_inception --pt pt_inception-2015-12-05-6726825d.pth --out
+``python -m experiments.tools.convert_inception --pt pt_inception-2015-12-05-6726825d.pth --out
 inception_fid.npz`` (the ``.pth`` is a release asset of github.com/mseitzer/pytorch-fid, fetched by
 the user; nothing here downloads). Needs torch only to read the file.
 """

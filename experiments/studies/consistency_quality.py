@@ -3,12 +3,12 @@ distillation (CD) and improved consistency training (iCT) at 1, 2 and 3 steps wi
 sigmas, beside the EDM teacher's Heun sampler, and each student's error against the teacher's
 probability-flow ODE across sigma.
 
-``python -m experiments.consistency_quality [--dataset digits|fashion_mnist]
+``python -m experiments.studies.consistency_quality [--dataset digits|fashion_mnist]
 [--teacher-workdir runs/diffusion_quality/DATASET] [--teacher-steps N] [--steps N] [--num-samples N]
 [--search-samples N] [--error-examples N] [--error-steps N] [--compare-workdir DIR] [--models cd,ict]
-[--quick]`` (the flags every study shares: ``experiments/study.py``)
+[--quick]`` (the flags every study shares: ``experiments/studies/study.py``)
 
-* Teacher: the class-conditional EDM model of ``experiments.diffusion_quality`` (same config and
+* Teacher: the class-conditional EDM model of ``experiments.studies.diffusion_quality`` (same config and
   seed), restored from ``TEACHER_WORKDIR/edm-STEPS`` when that run has finished, else trained there
   (the default teacher workdir is the diffusion study's for the dataset).
   Its FID with Heun 18 steps (35 network evaluations) is measured here on the same samples count.
@@ -56,10 +56,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments import compare, run, study
-from experiments import diffusion_quality as dq
+from experiments import compare, run
 from experiments.families import consistency as consistency_family
 from experiments.grids import save_gallery
+from experiments.studies import diffusion_quality as dq
+from experiments.studies import study
 from genjax import training
 from genjax.data import batching
 from genjax.models import consistency, diffusion

@@ -1,7 +1,7 @@
 """GAN stability and mode collapse, measured: eight Gaussians and images (digits or Fashion-MNIST).
 
-``python -m experiments.gan_quality [--dataset digits|fashion_mnist] [--toy-steps 3000] [--steps N]
-[--only toy|images] [--models a,b] [--quick]`` (the flags every study shares: ``experiments/study.py``)
+``python -m experiments.studies.gan_quality [--dataset digits|fashion_mnist] [--toy-steps 3000] [--steps N]
+[--only toy|images] [--models a,b] [--quick]`` (the flags every study shares: ``experiments/studies/study.py``)
 
 * Eight Gaussians (MLP G/D, batch 256, ``--toy-seeds`` seeds each): the plain non-saturating loss,
   the hinge loss and WGAN-GP (lambda 0.1, 5 critic steps, as in Gulrajani et al.'s toy code), and two
@@ -36,8 +36,8 @@ import jax
 import numpy as np
 import optax
 
-from experiments import study
 from experiments.grids import save_gallery, save_grid
+from experiments.studies import study
 from genjax import training
 from genjax.data import batching, toy
 from genjax.metrics.modes import class_histogram_stats, mode_coverage

@@ -1,8 +1,8 @@
 """NICE and RealNVP on digits (8x8, 17 levels) or Fashion-MNIST (28x28, 256 levels): test bits/dim,
 samples, anomaly scores.
 
-``python -m experiments.flows_quality [--dataset digits|fashion_mnist] [--steps N] [--quick]``
-(the flags every study shares: ``experiments/study.py``; report in ``runs/flows_quality/DATASET``)
+``python -m experiments.studies.flows_quality [--dataset digits|fashion_mnist] [--steps N] [--quick]``
+(the flags every study shares: ``experiments/studies/study.py``; report in ``runs/flows_quality/DATASET``)
 
 * Each model is trained by ``genjax.training.fit`` (Adam with cosine decay, batch 64) on the training
   split less its validation slice (digits: 1,237 + 200; Fashion-MNIST: 55,000 + 5,000); the
@@ -47,8 +47,8 @@ import numpy as np
 import optax
 from sklearn.metrics import roc_auc_score
 
-from experiments import study
 from experiments.grids import save_gallery
+from experiments.studies import study
 from experiments.validation import fit_early_stopped
 from genjax.data import batching
 from genjax.models import flows

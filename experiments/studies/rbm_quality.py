@@ -1,7 +1,7 @@
 """RBM and DBM quality on binarized digits or Fashion-MNIST, measured with our AIS.
 
-``python -m experiments.rbm_quality [--dataset digits|fashion_mnist] [--epochs N] [--models a,b]
-[--quick]`` (the flags every study shares: ``experiments/study.py``)
+``python -m experiments.studies.rbm_quality [--dataset digits|fashion_mnist] [--epochs N] [--models a,b]
+[--quick]`` (the flags every study shares: ``experiments/studies/study.py``)
 
 Images are binarized at half intensity (threshold 0.5 on [0, 1]: level > 8 of 16 on digits, pixel >
 127 of 255 on Fashion-MNIST), and every likelihood is on the binarized test images.
@@ -33,8 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments import study
 from experiments.grids import save_gallery
+from experiments.studies import study
 from genjax import training
 from genjax.models import dbm, rbm
 from genjax.samplers import gibbs

@@ -2,8 +2,8 @@
 PixelCNN on digits (8x8, 17 levels) or Fashion-MNIST (28x28, 256 levels): exact test NLL, samples and
 completions.
 
-``python -m experiments.pixelcnn_quality [--dataset digits|fashion_mnist] [--steps N] [--models a,b]
-[--quick]`` (the flags every study shares: ``experiments/study.py``)
+``python -m experiments.studies.pixelcnn_quality [--dataset digits|fashion_mnist] [--steps N] [--models a,b]
+[--quick]`` (the flags every study shares: ``experiments/studies/study.py``)
 
 * Each model is trained by ``genjax.training.fit`` (Adam with cosine decay, ``--batch``) on the
   training split less its validation slice (digits: 1,237 + 200; Fashion-MNIST: 55,000 + 5,000);
@@ -34,8 +34,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments import study
 from experiments.grids import save_gallery
+from experiments.studies import study
 from experiments.validation import BestParams, fit_early_stopped
 from genjax import training
 from genjax.data import batching

@@ -1,4 +1,4 @@
-"""The shared tail of the per-family studies (``experiments/*_quality.py``): their common flags, each
+"""The shared tail of the per-family studies (``experiments/studies/*_quality.py``): their common flags, each
 dataset's train / validation / test split, evaluation under the dataset's shipped classifier, and the
 ``report.json`` / ``report.md`` they write.
 

@@ -1,6 +1,6 @@
 """The noise floor and trivial baselines of the image metrics, against which model scores are read.
 
-``python -m experiments.metrics_baselines [--dataset digits|fashion_mnist] [--out baselines.json]``
+``python -m experiments.studies.metrics_baselines [--dataset digits|fashion_mnist] [--out baselines.json]``
 scores, under the dataset's shipped classifier and against its whole test split (as
 ``experiments.run.evaluate`` does):
 

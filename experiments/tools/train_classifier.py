@@ -1,6 +1,6 @@
 """Trains the evaluation classifier through genjax's own train step and saves it with orbax.
 
-``python -m experiments.train_classifier`` writes the digits classifier shipped in
+``python -m experiments.tools.train_classifier`` writes the digits classifier shipped in
 ``genjax/metrics/weights/digits_classifier`` and prints its test accuracy;
 ``--dataset fashion_mnist`` writes the shipped Fashion-MNIST one. ``--dataset mnist --data_dir DIR
 --out DIR`` trains one for another set (for users with the data).
