@@ -273,6 +273,7 @@ def compare(
         stages = stage_configs(config, dataset, budget, workdir)
         rows.append({**_row(config, family_dir, stages), **row_stage})
         spec, state = run.restore(config, family_dir)
+        state = run.evaluation_state(config, spec, state, rows[-1].get("weights", "raw"))
         if "sample_sigmas" in rows[-1]:  # the schedule the evaluation searched
             spec = run.with_sigmas(spec, tuple(rows[-1]["sample_sigmas"]))
         gallery.append((label(config), run._draw(spec, state, jax.random.PRNGKey(123), 10)))
@@ -311,20 +312,27 @@ def _likelihood_cell(r: dict[str, Any]) -> str:
     return f"{r['test_bits_per_dim']:.3f} bits/dim"
 
 
+def _other_fid(r: dict[str, Any]) -> str:
+    """The FID of the weights the row does not sample (``raw 41.2`` beside an EMA row), ``-`` for a
+    family that keeps no average."""
+    others = {k: v for k, v in r.get("by_weights", {}).items() if k != r.get("weights")}
+    return "; ".join(f"{k} {_fmt(v.get('fid'))}" for k, v in others.items()) or "-"
+
+
 def markdown_table(report: dict[str, Any]) -> str:
     """The comparison as a markdown table (one row per family) and a note naming the data, the
     extractor, the sample counts and the reference split."""
     head = (
-        "| family | params | steps x batch | train s | eval s | NFE/sample | s / 1k samples | FID | KID | precision "
+        "| family | params | steps x batch | train s | eval s | NFE/sample | s / 1k samples | FID | FID other weights | KID | precision "
         "| recall | coverage | classes covered | test likelihood | kind | loss var |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
     for r in report["rows"]:
         lines.append(
             f"| {r['family']} | {r['params']:,} | {r['train_steps']:,} x {r.get('batch_size', '-')} "
             f"| {_fmt(r['train_seconds'], '.0f')} | {_fmt(r.get('eval_seconds'), '.0f')} | {r.get('nfe', '-')} "
-            f"| {_fmt(r.get('sample_seconds_per_1000'), '.2f')} | {_fmt(r.get('fid'))} | {_fmt(r.get('kid'))} "
+            f"| {_fmt(r.get('sample_seconds_per_1000'), '.2f')} | {_fmt(r.get('fid'))} | {_other_fid(r)} | {_fmt(r.get('kid'))} "
             f"| {_fmt(r.get('precision'), '.2f')} | {_fmt(r.get('recall'), '.2f')} "
             f"| {_fmt(r.get('coverage'), '.2f')} | {_fmt(r.get('classes_covered'))} | {_likelihood_cell(r)} "
             f"| {r.get('likelihood', 'none')} | {_fmt(r.get('loss_variance_last_half'))} |"
@@ -339,7 +347,9 @@ def markdown_table(report: dict[str, Any]) -> str:
         f"x{report['devices']}, {report['date']}. FID/KID/precision/recall/coverage: "
         f"{'; '.join(provenance)} (k = 5 neighbours"
         + (f"; extractor: {', '.join(extractors)}" if extractors else "")
-        + "). These are not Inception FIDs and are not comparable "
+        + "). Samples come from the parameter average (its model state recomputed for it) unless a row's "
+        "`eval.weights` says `raw`; 'FID other weights' scores the other set the same way. "
+        "These are not Inception FIDs and are not comparable "
         "with other papers' FIDs. "
         + (f"{', '.join(binary)} are judged against the binarized test images (threshold 0.5) and their "
            "likelihood is nats per binarized image; the other " if binary else "The ")

@@ -61,6 +61,11 @@ class Model(NamedTuple):
         updates them; a name may repeat (``('disc',) * 5 + ('gen',)`` is five critic steps per
         generator step). Each update sees the params as already updated by the previous ones.
         ``None`` means one group: all params updated at once against the scalar loss.
+      recompute_state: ``(params, state, key) -> state``: the model state that belongs to
+        ``params`` when they are not the weights the state was trained with, e.g. the BatchNorm
+        statistics of an averaged generator (evaluation calls it for the EMA weights,
+        ``genjax.training.weights_for_evaluation``); ``None`` when the state does not depend on
+        the weights.
     """
 
     init: InitFn
@@ -69,6 +74,7 @@ class Model(NamedTuple):
     log_prob: Optional[LogProbFn] = None
     likelihood: Likelihood = Likelihood.NONE
     update_order: Optional[tuple[str, ...]] = None
+    recompute_state: Optional[Callable[[Params, State, PRNGKey], State]] = None
 
 
 class Sampler(NamedTuple):

@@ -38,9 +38,10 @@ spectral-norm power-iteration vectors (``'batch_stats'``), updated by every loss
 
 Sampling and EMA: ``sample(params, state, key, n)`` runs the generator in inference mode (BatchNorm
 running averages). Train with ``ema_decay`` (``create_train_state`` / ``make_train_step`` / ``fit``)
-and pass ``train_state.ema_params`` to ``sample``: the EMA generator gives better samples
-(Yazici et al., 2019). The running averages in the state are those of the raw generator; with a
-BatchNorm generator and EMA, check samples of both.
+and sample ``train_state.ema_params`` (Yazici et al., 2019). The running averages in the state are
+those of the raw generator; ``Model.recompute_state`` (a BatchNorm generator only) recomputes them for
+other weights from training-mode passes over fresh latents, which
+``genjax.training.weights_for_evaluation`` does for the average.
 """
 
 from __future__ import annotations
@@ -80,6 +81,11 @@ LOSSES = ("nonsaturating", "hinge", "wasserstein")
 ARCHITECTURES = ("dcgan", "mlp")
 """The generator/discriminator pairs ``GANConfig.architecture`` accepts."""
 _MUTABLE = ["batch_stats"]
+RECOMPUTE_PASSES = 64
+"""Training-mode generator passes of ``recompute_state``: the statistics it starts from keep a share
+``0.9 ** 64`` (0.1%) at BatchNorm's momentum 0.9."""
+RECOMPUTE_BATCH = 256
+"""Latents per pass of ``recompute_state``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -314,6 +320,21 @@ def make_gan(config: GANConfig) -> Model:
         labels = jnp.arange(n, dtype=jnp.int32) % config.num_classes if conditional else None
         return gen.apply({"params": params["gen"], **state["gen"]}, z, labels, train=False)
 
+    def recompute_state(params: Params, state: State, key: PRNGKey) -> State:
+        """The generator's BatchNorm running averages for ``params['gen']``: the running-average
+        updates of :data:`RECOMPUTE_PASSES` training-mode passes over fresh latents (Wu & Johnson,
+        2021, recompute the statistics of averaged weights the same way). The discriminator's state
+        is kept."""
+
+        def one_pass(g_state: State, k: PRNGKey) -> tuple[State, None]:
+            z = jax.random.normal(k, (RECOMPUTE_BATCH, config.latent_dim), jnp.float32)
+            labels = jnp.arange(RECOMPUTE_BATCH, dtype=jnp.int32) % config.num_classes if conditional else None
+            _, updated = gen.apply({"params": params["gen"], **g_state}, z, labels, train=True, mutable=_MUTABLE)
+            return {**g_state, **updated}, None
+
+        g_state, _ = jax.lax.scan(one_pass, state["gen"], jax.random.split(key, RECOMPUTE_PASSES))
+        return {**state, "gen": g_state}
+
     return Model(
         init=init,
         loss=loss,
@@ -321,6 +342,7 @@ def make_gan(config: GANConfig) -> Model:
         log_prob=None,
         likelihood=Likelihood.NONE,
         update_order=("disc",) * config.n_critic + ("gen",),
+        recompute_state=recompute_state if config.generator_norm == "batch" else None,
     )
 
 

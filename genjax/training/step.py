@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from genjax.base import Model
+from genjax.training.averaging import EMA_RAMPUP, ema_decay_at, update_ema
 from genjax.training.train_state import Optimizer, TrainState, group_optimizers
 from genjax.typing import Batch, Metrics, PRNGKey
 
@@ -34,6 +35,7 @@ def make_train_step(
     optimizer: Optimizer,
     *,
     ema_decay: Optional[float] = None,
+    ema_rampup: Optional[float] = EMA_RAMPUP,
     axis_name: Optional[str] = None,
 ) -> StepFn:
     """Builds ``step(state, batch, key) -> (state, metrics)``, pure and compile-agnostic.
@@ -55,7 +57,11 @@ def make_train_step(
     Args:
       model: the family's ``Model``.
       optimizer: one optax transformation, or ``{group: transformation}``.
-      ema_decay: when set, ``ema = decay * ema + (1 - decay) * params`` in the same compiled step.
+      ema_decay: when set, ``ema = d * ema + (1 - d) * params`` in the same compiled step, with
+        ``d = genjax.training.ema_decay_at(step, ema_decay, ema_rampup)``: ``ema_decay`` caps a
+        decay that ramps up with the steps taken, so the initial weights never linger in the average.
+      ema_rampup: the average's half-life as a fraction of the steps taken (Karras et al., 2022);
+        ``None`` is the fixed-decay EMA (biased towards the initial weights in short runs).
       axis_name: the mapped axis name under ``pmap``; ``None`` for jit and sharded jit.
 
     Returns:
@@ -108,7 +114,7 @@ def make_train_step(
         params, opt_state, model_state, metrics = body(state, batch, key)
         ema = state.ema_params
         if ema_decay is not None:
-            ema = jax.tree.map(lambda e, p: ema_decay * e + (1.0 - ema_decay) * p, ema, params)
+            ema = update_ema(ema, params, ema_decay_at(state.step + 1, ema_decay, ema_rampup))
         metrics = reduce({k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()})
         new_state = state.replace(
             step=state.step + 1, params=params, opt_state=opt_state, model_state=model_state, ema_params=ema

@@ -262,8 +262,9 @@ def test_conditional_sampling_and_ema_state():
     opt = optax.adam(1e-3)
     state = training.create_train_state(model, opt, KEY, batch, ema_decay=0.5)
     init = state.params
-    state, _ = jax.jit(training.make_train_step(model, opt, ema_decay=0.5))(state, batch, KEY)
-    # One step of EMA with decay 0.5 from a copy of the initial params: ema = (init + new) / 2.
+    step = training.make_train_step(model, opt, ema_decay=0.5, ema_rampup=None)
+    state, _ = jax.jit(step)(state, batch, KEY)
+    # One step of a fixed-decay EMA of 0.5 from a copy of the initial params: ema = (init + new) / 2.
     chex.assert_trees_all_close(
         state.ema_params,
         jax.tree.map(lambda a, b: 0.5 * (a + b), init, state.params),
