@@ -31,7 +31,7 @@ from genjax.samplers import ode
 __all__ = [
     "train", "sample", "evaluate", "restore", "RunError", "load_split", "draw_timed", "features_for",
     "reference_images", "search_sigmas", "with_sigmas", "fid_score", "SEARCH_DEFAULTS", "compiled_sampling",
-    "image_metrics", "rescore", "extractor_id", "write_json",
+    "image_metrics", "rescore", "extractor_id", "write_json", "evaluation_state",
 ]
 
 MODES = ("train", "sample", "evaluate", "rescore")
@@ -156,6 +156,7 @@ def _draw_all(spec: FamilySpec, state, key, n: int) -> np.ndarray:
 def sample(config, workdir: str, n: Optional[int] = None) -> str:
     """Draws samples from the latest checkpoint and writes ``workdir/samples.png`` (process 0)."""
     spec, state = restore(config, workdir)
+    state = evaluation_state(config, spec, state, config.eval.get("weights", "ema"))
     n = n or config.sample.num_images
     images = _draw_all(spec, state, jax.random.PRNGKey(config.sample.seed), n)
     path = os.path.join(workdir, "samples.png")
@@ -303,6 +304,27 @@ def image_metrics(config, spec: FamilySpec, images: np.ndarray, extractor, test:
     return result
 
 
+WEIGHTS_OTHER = {"ema": "raw", "raw": "ema"}
+
+
+def evaluation_state(config, spec: FamilySpec, state: training.TrainState, weights: str) -> training.TrainState:
+    """``state`` as the evaluation samples it with ``weights`` (``config.eval.weights``: ``'ema'``,
+    the average, with the model state recomputed for it where the family has one, or ``'raw'``, the
+    trained params; see :func:`genjax.training.weights_for_evaluation`).
+
+    Raises:
+      RunError: for unknown ``weights``.
+    """
+    if weights not in training.WEIGHTS:
+        raise RunError(f"eval.weights must be one of {list(training.WEIGHTS)}, got {weights!r}")
+    return training.weights_for_evaluation(spec.model, state, weights, jax.random.PRNGKey(config.eval.seed + 2))
+
+
+def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The image metrics of one set of weights, without what is shared by both (extractor, reference)."""
+    return {k: v for k, v in metrics.items() if k not in ("extractor", "reference", "reference_name")}
+
+
 def rescore(config, workdir: str) -> dict[str, Any]:
     """The image metrics of the samples an earlier :func:`evaluate` saved (``workdir/samples.npz``)
     under today's feature extractor, merged into ``workdir/eval.json`` and returned with it: a
@@ -319,7 +341,19 @@ def rescore(config, workdir: str) -> dict[str, Any]:
         images = np.asarray(f["images"], np.float32)
     with open(paths["eval.json"]) as f:
         result = json.load(f)
-    result.update(image_metrics(config, get_spec(config), images, features_for(config), load_split(config, "test")))
+    spec, extractor, test = get_spec(config), features_for(config), load_split(config, "test")
+    headline = image_metrics(config, spec, images, extractor, test)
+    result.update(headline)
+    for name in result.get("by_weights", {}):
+        if name == result["weights"]:
+            result["by_weights"][name] = _headline(headline)
+            continue
+        path = os.path.join(workdir, f"samples_{name}.npz")
+        if not os.path.exists(path):
+            raise RunError(f"no {path}: run --mode evaluate with this workdir first")
+        with np.load(path) as f:
+            other = np.asarray(f["images"], np.float32)
+        result["by_weights"][name] = _headline(image_metrics(config, spec, other, extractor, test))
     if jax.process_index() == 0:
         write_json(paths["eval.json"], result)
     return result
@@ -342,7 +376,9 @@ def evaluate(config, workdir: str) -> dict[str, Any]:
     them and the search (``sample_sigmas``, ``sigma_search``).
     """
     extractor = features_for(config)
-    spec, state = restore(config, workdir)
+    spec, trained = restore(config, workdir)
+    weights = config.eval.get("weights", "ema")
+    state = evaluation_state(config, spec, trained, weights)
     searched: dict[str, Any] = {}
     if config.eval.get("search_sigmas", 0):
         found, searched = search_sigmas(config, spec, state, extractor)
@@ -353,9 +389,23 @@ def evaluate(config, workdir: str) -> dict[str, Any]:
         save_samples(os.path.join(workdir, "samples.npz"), images)
     test = load_split(config, "test")
     result = image_metrics(config, spec, images, extractor, test)
+    headline = _headline(result)
     result["sample_seconds_per_1000"] = 1000.0 * seconds_per_image
     result["nfe"] = spec.nfe
     result.update(searched)
+    result["weights"] = weights if trained.ema_params is not None else "raw"
+    if trained.ema_params is not None:
+        # The other weights' samples, drawn with the same keys and judged the same way: which weights
+        # a family should sample is measured on every evaluation, not assumed.
+        other = WEIGHTS_OTHER[weights]
+        other_images, _ = draw_timed(spec, evaluation_state(config, spec, trained, other),
+                                     jax.random.PRNGKey(config.eval.seed), n)
+        if jax.process_index() == 0:
+            save_samples(os.path.join(workdir, f"samples_{other}.npz"), other_images)
+        result["by_weights"] = {
+            weights: headline,
+            other: _headline(image_metrics(config, spec, other_images, extractor, test)),
+        }
     limit = config.eval.get("likelihood_examples", 0) or len(test["label"])
     batch = spec.to_batch({k: v[:limit] for k, v in test.items()})
     log_prob = None

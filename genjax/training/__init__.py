@@ -1,6 +1,14 @@
 """Training engine: train state, the one step body, its compilation (jit | pmap | shard),
 orbax checkpoints and the ``fit`` loop. Knows the ``Model`` contract and no family."""
 
+from genjax.training.averaging import (
+    EMA_RAMPUP,
+    WEIGHTS,
+    ema_decay_at,
+    initial_weight_share,
+    update_ema,
+    weights_for_evaluation,
+)
 from genjax.training.checkpoint import Checkpointer, CheckpointError, ConfigMismatchError
 from genjax.training.loop import NonFiniteError, fit
 from genjax.training.parallel import (
@@ -17,6 +25,12 @@ __all__ = [
     "TrainState",
     "create_train_state",
     "make_train_step",
+    "EMA_RAMPUP",
+    "WEIGHTS",
+    "ema_decay_at",
+    "update_ema",
+    "initial_weight_share",
+    "weights_for_evaluation",
     "compile_step",
     "CPU_EIGEN_CONVOLUTIONS",
     "CPU_NO_YNNPACK",

@@ -12,6 +12,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from genjax.base import Model
+from genjax.training.averaging import EMA_RAMPUP
 from genjax.training.checkpoint import Checkpointer, ConfigMismatchError, config_differences
 from genjax.training.logging import MetricWriter
 from genjax.training.parallel import (
@@ -148,6 +149,7 @@ def fit(
     workdir: Optional[str] = None,
     init_batch: Optional[Batch] = None,
     ema_decay: Optional[float] = None,
+    ema_rampup: Optional[float] = EMA_RAMPUP,
     mode: Mode = "jit",
     steps_per_call: int = 1,
     devices: Optional[Sequence[jax.Device]] = None,
@@ -179,7 +181,10 @@ def fit(
       workdir: where ``checkpoints/``, ``metrics.jsonl`` and ``tensorboard/`` go; ``None`` keeps
         everything in memory.
       init_batch: the batch given to ``model.init`` (default ``data(0)``).
-      ema_decay: keep an EMA of the params with this decay.
+      ema_decay: keep an average of the params whose decay ramps up to this one
+        (:func:`genjax.training.ema_decay_at`).
+      ema_rampup: the average's half-life as a fraction of the steps taken; ``None`` for a fixed
+        decay.
       mode: ``'jit'``, ``'pmap'`` or ``'shard'`` (see ``genjax.training.compile_step``).
       steps_per_call: steps scanned in one compiled call; must divide ``num_steps``,
         ``log_every`` and ``checkpoint_every``.
@@ -262,7 +267,8 @@ def fit(
         step_key = to_global(step_key, mesh)
 
     step_fn = make_train_step(
-        model, optimizer, ema_decay=ema_decay, axis_name=PMAP_AXIS if mode == "pmap" else None
+        model, optimizer, ema_decay=ema_decay, ema_rampup=ema_rampup,
+        axis_name=PMAP_AXIS if mode == "pmap" else None,
     )
     compiled = compile_step(
         step_fn, mode, steps_per_call=steps_per_call, devices=devices if mode != "jit" else None,

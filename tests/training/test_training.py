@@ -114,10 +114,10 @@ def test_data_parallel_step_equals_jit_step(mode):
     chex.assert_trees_all_close(metrics["loss"], want_metrics["loss"], rtol=1e-5)
 
 
-def test_ema_is_the_exponential_average_of_params():
+def test_fixed_decay_ema_is_the_exponential_average_of_params():
     model, x = _gaussian.make_gaussian(), _gaussian.dataset()
     state = training.create_train_state(model, _gaussian.OPTIMIZER, KEY, {"x": x}, ema_decay=0.8)
-    step = jax.jit(training.make_train_step(model, _gaussian.OPTIMIZER, ema_decay=0.8))
+    step = jax.jit(training.make_train_step(model, _gaussian.OPTIMIZER, ema_decay=0.8, ema_rampup=None))
     ema = state.params
     for _ in range(4):
         state, _ = step(state, {"x": x}, KEY)
