@@ -28,7 +28,7 @@ extensions = [
     "sphinx.ext.viewcode",
     "myst_nb",
 ]
-exclude_patterns = ["_build", "**.ipynb_checkpoints", "results"]
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "_includes"]
 
 html_theme = "sphinx_book_theme"
 html_title = "genjax"
@@ -60,18 +60,50 @@ nb_execution_raise_on_error = True
 nb_execution_in_temp = True
 nb_merge_streams = True
 
-# The Fashion-MNIST comparison is measured elsewhere: its report.md, copied to this path, replaces
-# the placeholder on the comparison page (a gallery beside it is linked as results/<name>.png).
-FASHION_MNIST = pathlib.Path(__file__).parent / "results" / "fashion_mnist.md"
-myst_substitutions = {
-    "fashion_mnist": FASHION_MNIST.read_text() if FASHION_MNIST.exists() else (
-        "*Not measured yet.* This section shows `docs/results/fashion_mnist.md` once the "
-        "Fashion-MNIST comparison has been run and its `report.md` copied there; until then "
-        "there is no table here on purpose."
-    ),
-}
+# The comparison's tables and galleries: docs/results/<dataset>.json is a comparison's report.json,
+# the one source of its figures (experiments/tools/render_results.py renders the README's from it).
+from experiments import compare  # noqa: E402
+from experiments.tools import render_results  # noqa: E402
 
-# The API reference: one page per module, grouped by the library's layers (DESIGN.md). It is
+
+def _gallery(dataset: str, report: dict) -> str:
+    if not render_results.gallery_path(dataset).exists():
+        return ""
+    return (f"```{{figure}} /_static/{render_results.gallery_path(dataset).name}\n:alt: samples of each "
+            f"family, one row per family\n:width: 100%\n\n{render_results.gallery_caption(report)}\n```\n")
+
+
+# The comparison's table has 17 columns, more than a page's text column shows: the site splits it
+# into what it costs and how good the samples are, each row led by its family.
+COST_COLUMNS = ("params", "steps x batch", "train s", "eval s", "NFE/sample", "s / 1k samples", "loss var")
+
+
+def _split_table(markdown: str) -> str:
+    lines = markdown.splitlines()
+    table = [line for line in lines if line.startswith("|")]
+    rest = [line for line in lines if not line.startswith("|")]
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in table]
+    head = cells[0]
+    unknown = set(COST_COLUMNS) - set(head)
+    if unknown:
+        raise ValueError(f"experiments.compare.markdown_table no longer has the columns {sorted(unknown)}")
+    cost = [0] + [head.index(c) for c in COST_COLUMNS]
+    quality = [0] + [i for i, c in enumerate(head) if i and c not in COST_COLUMNS]
+
+    def columns(keep):
+        rows = [[row[i] for i in keep] for row in cells]
+        rows[1] = ["---"] * len(keep)
+        return "\n".join("| " + " | ".join(row) + " |" for row in rows)
+
+    return f"**Samples and likelihood**\n\n{columns(quality)}\n\n**Cost**\n\n{columns(cost)}\n" + "\n".join(rest)
+
+
+myst_substitutions = {}
+for _dataset, _report in render_results.reports().items():
+    myst_substitutions[f"{_dataset}_table"] = _split_table(compare.markdown_table(_report))
+    myst_substitutions[f"{_dataset}_gallery"] = _gallery(_dataset, _report)
+
+# The API reference: one page per module, grouped by the library's layers (design.md). It is
 # generated from the package itself, so a new module cannot be left out.
 LAYERS = {
     "core": ("Contracts and building blocks", "The model and sampler contracts, type aliases, "

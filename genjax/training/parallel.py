@@ -1,6 +1,6 @@
 """Compiling the one step body: ``jit`` on one device, ``pmap`` or sharded ``jit`` over many.
 
-The step body never knows how it is compiled (DESIGN.md, "Train step"); this module is the only
+The step body never knows how it is compiled (docs/design.md, "Train step"); this module is the only
 place that does. ``jax.pmap`` is in maintenance mode, so the sharded-``jit`` mode (a ``Mesh`` over
 every process's devices, the batch sharded on its leading axis, the state replicated) is offered
 from the same body and is the recommended data-parallel mode on new JAX.

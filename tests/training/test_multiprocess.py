@@ -1,5 +1,5 @@
-"""Several processes train the same model as one (DESIGN.md, "Train step"): two local processes of
-two CPU devices each (gloo collectives) against one process of four devices, for ``shard`` and
+"""Several processes train the same model as one (docs/design.md, "Train step"): two local processes
+of two CPU devices each (gloo collectives) against one process of four devices, for ``shard`` and
 ``pmap``, with a crash of one process and a resume in between.
 
 One module-scoped set of runs serves every assertion (each process costs seconds of start-up):
