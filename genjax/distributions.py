@@ -21,6 +21,7 @@ __all__ = [
     "discretized_logistic_mean",
     "discretized_logistic_mode",
     "sample_discretized_logistic_mixture",
+    "uniform_dequantize",
 ]
 
 
@@ -207,3 +208,31 @@ def sample_discretized_logistic_mixture(
     y = mean + jnp.exp(log_scale) * (jnp.log(u) - jnp.log1p(-u))
     level = jnp.clip(jnp.round((y + 1.0) * 0.5 * (num_levels - 1)), 0, num_levels - 1)
     return level * (2.0 / (num_levels - 1)) - 1.0
+
+
+def uniform_dequantize(key: PRNGKey, x: Array, levels: int) -> tuple[Array, float]:
+    """Uniform dequantization (Theis et al., 2016) of data on ``levels`` grey levels in [-1, 1]:
+    ``(x + w (u - 1/2), D log w)`` with ``u ~ U[0, 1)^D`` and bin width ``w = 2 / (levels - 1)``.
+
+    The offset, the log-volume of a bin, turns a log-density of the dequantized data into nats of
+    the discrete data (a lower bound on their log-probability). Continuous data (``levels = 0``)
+    pass unchanged with offset 0.
+
+    Args:
+      key: PRNG key.
+      x: float [B, ...] on the levels' grid in [-1, 1].
+      levels: grey levels (>= 2), or 0 for continuous data.
+
+    Returns:
+      ``(float [B, ...], offset in nats per example)``.
+
+    Raises:
+      ValueError: for ``levels`` of 1 or negative.
+    """
+    if levels == 0:
+        return x, 0.0
+    if levels < 2:
+        raise ValueError(f"levels must be 0 (continuous) or >= 2, got {levels}")
+    width = 2.0 / (levels - 1)
+    dims = math.prod(x.shape[1:])
+    return x + width * (jax.random.uniform(key, x.shape) - 0.5), dims * math.log(width)

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from genjax.base import Likelihood, Model
+from genjax.distributions import uniform_dequantize
 from genjax.losses import drop_labels
 from genjax.nn.unet import MLPDenoiser, UNet
 from genjax.samplers import diffusion as dsamp
@@ -290,15 +291,10 @@ def likelihood_sigmas(config: DiffusionConfig, steps: Optional[int] = None) -> A
 
 
 def dequantize(config: DiffusionConfig, key: PRNGKey, x0: Array) -> tuple[Array, float]:
-    """Uniform dequantization (Theis et al., 2016) of data with ``config.levels`` grey levels in
-    [-1, 1]: ``(x0 + w (u - 1/2), D log w)`` with bin width ``w = 2 / (levels - 1)``. The offset,
-    the log-volume of a bin, turns a log-density of the dequantized data into nats of the discrete
-    data. Continuous data (``levels = 0``) pass unchanged with offset 0."""
-    if not config.levels:
-        return x0, 0.0
-    width = 2.0 / (config.levels - 1)
-    dims = math.prod(x0.shape[1:])
-    return x0 + width * (jax.random.uniform(key, x0.shape) - 0.5), dims * math.log(width)
+    """:func:`genjax.distributions.uniform_dequantize` at ``config.levels``: ``(x0 + w (u - 1/2),
+    D log w)`` with bin width ``w = 2 / (levels - 1)``; continuous data (``levels = 0``) pass
+    unchanged with offset 0."""
+    return uniform_dequantize(key, x0, config.levels)
 
 
 def ode_likelihood(

@@ -4,7 +4,9 @@ divergence (exact trace for small dimensions, Hutchinson's estimator otherwise):
 grid with a Richardson error estimate, or by an adaptive Dormand-Prince 5(4) solve as a reference.
 
 The network comes in as a plain denoiser ``denoise(x, sigma) -> D(x; sigma)`` with ``sigma`` float
-[B]; the ODE is ``dx/dsigma = (x - D(x; sigma)) / sigma``.
+[B]; the ODE is ``dx/dsigma = (x - D(x; sigma)) / sigma`` (:func:`pf_ode_field`). Underneath, the
+solvers and the likelihood take any velocity field ``field(x, t) -> dx/dt`` over a grid of times
+(:func:`solve`, :func:`field_log_likelihood`): flow matching passes its learned velocity there.
 """
 
 from __future__ import annotations
@@ -22,6 +24,14 @@ from genjax.samplers.schedules import per_example
 from genjax.typing import Array, PRNGKey
 
 __all__ = [
+    "Field",
+    "pf_ode_field",
+    "ODE_METHODS",
+    "ode_step",
+    "solve",
+    "field_and_divergence",
+    "field_log_likelihood",
+    "field_log_likelihood_adaptive",
     "euler_step",
     "heun_step",
     "churn",
@@ -36,6 +46,91 @@ __all__ = [
 ]
 
 Denoiser = Callable[[Array, Array], Array]
+
+Field = Callable[[Array, Array], Array]
+"""A velocity field ``field(x, t) -> dx/dt``: ``x`` float [B, ...], ``t`` a float scalar time."""
+
+ODE_METHODS = ("euler", "midpoint", "heun")
+"""The explicit Runge-Kutta methods of :func:`ode_step`: evaluations per step 1, 2, 2; global order
+1, 2, 2."""
+
+
+def pf_ode_field(denoise: Denoiser) -> Field:
+    """The probability-flow ODE in EDM's sigma time (Karras et al., 2022, eq. 4 with ``s = 1``):
+    ``f(x; sigma) = dx/dsigma = (x - D(x; sigma)) / sigma``."""
+    return lambda x, sigma: (x - denoise(x, per_example(x, sigma))) / sigma
+
+
+def ode_step(fn: Callable, y, t: Array, t_next: Array, method: str = "heun"):
+    """One explicit step of ``dy/dt = fn(y, t)`` from ``t`` to ``t_next`` (either direction).
+
+    * ``'euler'``: ``y + h k1``;
+    * ``'midpoint'``: ``y + h fn(y + h/2 k1, t + h/2)``;
+    * ``'heun'`` (explicit trapezoid): ``y + h/2 (k1 + fn(y + h k1, t_next))``;
+
+    with ``h = t_next - t`` and ``k1 = fn(y, t)``.
+
+    Args:
+      fn: ``(y, t) -> dy/dt`` for a pytree ``y`` and a float scalar ``t``.
+      y: the state (pytree of float arrays).
+      t, t_next: float scalars.
+      method: one of :data:`ODE_METHODS`.
+
+    Returns:
+      ``y`` at ``t_next``, a pytree like ``y``.
+
+    Raises:
+      ValueError: for an unknown method, listing the valid ones.
+    """
+    if method not in ODE_METHODS:
+        raise ValueError(f"unknown ODE method {method!r}; valid choices: {list(ODE_METHODS)}")
+    h = t_next - t
+    axpy = lambda a, u, v: jax.tree_util.tree_map(lambda ui, vi: ui + a * vi, u, v)
+    k1 = fn(y, t)
+    if method == "euler":
+        return axpy(h, y, k1)
+    if method == "midpoint":
+        return axpy(h, y, fn(axpy(0.5 * h, y, k1), t + 0.5 * h))
+    k2 = fn(axpy(h, y, k1), t_next)
+    return axpy(0.5 * h, y, jax.tree_util.tree_map(jnp.add, k1, k2))
+
+
+def solve(
+    fn: Callable,
+    y0,
+    ts: Array,
+    *,
+    method: str = "heun",
+    return_trajectory: bool = False,
+    unroll: int = 1,
+):
+    """Integrates ``dy/dt = fn(y, t)`` over the grid ``ts`` (increasing or decreasing) by
+    :func:`ode_step` in the one scan driver: ``N`` steps for ``N + 1`` times, ``N`` evaluations
+    (Euler) or ``2 N`` (midpoint, Heun).
+
+    Args:
+      fn: ``(y, t) -> dy/dt``; a :data:`Field` for samplers.
+      y0: the state at ``ts[0]`` (pytree).
+      ts: float [N + 1] times, ``N >= 1``.
+      method: one of :data:`ODE_METHODS`.
+      return_trajectory: also return the states after each step (stacked, leading axis ``N``).
+      unroll: passed to ``lax.scan``.
+
+    Returns:
+      ``y`` at ``ts[-1]``, or ``(y, trajectory)``.
+    """
+    if method not in ODE_METHODS:
+        raise ValueError(f"unknown ODE method {method!r}; valid choices: {list(ODE_METHODS)}")
+
+    def step(_, y, i):
+        return ode_step(fn, y, ts[i], ts[i + 1], method), None
+
+    key = jax.random.PRNGKey(0)  # the steps are deterministic; the driver's keys go unused
+    y, traj = driver.run(
+        step, key, y0, ts.shape[0] - 1,
+        trace_fn=(lambda s, _: s) if return_trajectory else None, unroll=unroll,
+    )
+    return (y, traj) if return_trajectory else y
 
 
 def euler_step(x: Array, denoised: Array, sigma: Array, sigma_next: Array) -> Array:
@@ -137,16 +232,16 @@ HEUN_ORDER = 2
 """Global order of Heun's method: halving every step divides its error by ``2^2``."""
 
 
-def drift_and_divergence(
-    denoise: Denoiser, x: Array, sigma: Array, probes: Optional[Array]
+def field_and_divergence(
+    field: Field, x: Array, t: Array, probes: Optional[Array]
 ) -> tuple[Array, Array]:
-    """The augmented probability-flow ODE ``d(x, l)/dsigma = (f, div f)`` with
-    ``f(x; sigma) = (x - D(x; sigma)) / sigma`` (Song et al., 2021, eq. 13 in EDM's sigma time).
+    """The augmented ODE of the instantaneous change of variables (Chen et al., 2018):
+    ``d(x, l)/dt = (f, div f)`` for a velocity field ``f(x, t)``.
 
     Args:
-      denoise: ``D(x; sigma)``.
+      field: ``f(x, t)``.
       x: float [B, ...].
-      sigma: float scalar.
+      t: float scalar.
       probes: float [P, B, ...] fixed Rademacher probes for Hutchinson's estimator
         ``div f ~ mean_p p^T (df/dx) p`` (Grathwohl et al., 2019: unbiased for any number of
         probes), or ``None`` for the exact trace (``D`` Jacobian-vector products; small ``D`` only).
@@ -155,10 +250,7 @@ def drift_and_divergence(
       ``(f [B, ...], div f [B])``.
     """
     shape = x.shape
-
-    def f(y):
-        return (y - denoise(y, per_example(y, sigma))) / sigma
-
+    f = lambda y: field(y, t)
     if probes is None:
         dim = int(np.prod(shape[1:]))
         flat = lambda y: f(y.reshape(shape)).reshape(shape[0], -1)
@@ -174,6 +266,24 @@ def drift_and_divergence(
     return out, jnp.mean(jnp.sum((pj * probes).reshape(probes.shape[:2] + (-1,)), -1), 0)
 
 
+def drift_and_divergence(
+    denoise: Denoiser, x: Array, sigma: Array, probes: Optional[Array]
+) -> tuple[Array, Array]:
+    """:func:`field_and_divergence` of the probability-flow ODE (:func:`pf_ode_field`),
+    ``f(x; sigma) = (x - D(x; sigma)) / sigma`` (Song et al., 2021, eq. 13 in EDM's sigma time).
+
+    Args:
+      denoise: ``D(x; sigma)``.
+      x: float [B, ...].
+      sigma: float scalar.
+      probes: as in :func:`field_and_divergence`.
+
+    Returns:
+      ``(f [B, ...], div f [B])``.
+    """
+    return field_and_divergence(pf_ode_field(denoise), x, sigma, probes)
+
+
 def _probes(key: PRNGKey, shape: tuple[int, ...], exact_trace: bool, num_probes: int):
     """One set of probes for the whole solve (as FFJORD and score_sde do): the augmented ODE is then
     a smooth deterministic function, so step-size control and the comparison of two grids measure
@@ -185,27 +295,75 @@ def _probes(key: PRNGKey, shape: tuple[int, ...], exact_trace: bool, num_probes:
     return jax.random.rademacher(key, (num_probes,) + shape, jnp.float32)
 
 
-def _prior(xT: Array, sigma_max: Array) -> Array:
-    """``log N(xT; 0, sigma_max^2 I)`` per example; it ignores the data's own spread (an error of
-    about ``D sigma_data^2 / (2 sigma_max^2)`` nats, 1e-3 for 8x8 digits at ``sigma_max = 80``)."""
+def _prior(xT: Array, std: Array) -> Array:
+    """``log N(xT; 0, std^2 I)`` per example. For the PF-ODE (``std = sigma_max``) it ignores the
+    data's own spread (an error of about ``D sigma_data^2 / (2 sigma_max^2)`` nats, 1e-3 for 8x8
+    digits at ``sigma_max = 80``)."""
     dim = int(np.prod(xT.shape[1:]))
     sq = jnp.sum((xT**2).reshape(xT.shape[0], -1), -1)
-    return -0.5 * sq / sigma_max**2 - dim * (jnp.log(sigma_max) + 0.5 * jnp.log(2 * jnp.pi))
+    return -0.5 * sq / std**2 - dim * (jnp.log(std) + 0.5 * jnp.log(2 * jnp.pi))
 
 
-def _heun_solve(denoise: Denoiser, x0: Array, sigmas: Array, probes) -> tuple[Array, Array]:
-    """Heun steps of the augmented ODE over increasing ``sigmas``: ``(x(sigma_max), delta)``."""
+def _heun_solve(field: Field, x0: Array, ts: Array, probes) -> tuple[Array, Array]:
+    """Heun steps of the augmented ODE over ``ts``: ``(x(ts[-1]), int div f dt)``."""
+    augmented = lambda y, t: field_and_divergence(field, y[0], t, probes)
+    return solve(augmented, (x0, jnp.zeros(x0.shape[0])), ts, method="heun")
 
-    def step(_, carry, i):
-        x, delta = carry
-        s, s_next = sigmas[i], sigmas[i + 1]
-        h = s_next - s
-        dx1, dl1 = drift_and_divergence(denoise, x, s, probes)
-        dx2, dl2 = drift_and_divergence(denoise, x + h * dx1, s_next, probes)
-        return (x + 0.5 * h * (dx1 + dx2), delta + 0.5 * h * (dl1 + dl2)), None
 
-    key = jax.random.PRNGKey(0)  # the steps are deterministic; the driver's keys go unused
-    return driver.run(step, key, (x0, jnp.zeros(x0.shape[0])), sigmas.shape[0] - 1)[0]
+def field_log_likelihood(
+    key: PRNGKey,
+    field: Field,
+    x0: Array,
+    ts: Array,
+    *,
+    prior_std: float = 1.0,
+    exact_trace: bool = False,
+    num_probes: int = 1,
+    error_estimate: bool = False,
+) -> LogLikelihood:
+    """The instantaneous change of variables (Chen et al., 2018; Grathwohl et al., 2019) along the
+    ODE ``dx/dt = f(x, t)`` that carries the data at ``ts[0]`` to the prior ``N(0, prior_std^2 I)``
+    at ``ts[-1]``: ``log p(x0) = log N(x(ts[-1]); 0, prior_std^2 I) + int div f dt``, integrated
+    with fixed Heun steps in ``lax.scan`` (the same work for every input, so it shards).
+
+    With ``error_estimate`` the same ODE (same probes) is also solved on every other time, and the
+    error of the fine solve is estimated by Richardson's rule for a method of order 2,
+    ``error = (l_N - l_{N/2}) / (2^2 - 1)``: 1.5 times the work. The estimate is trustworthy once
+    both grids are in the asymptotic regime; on a coarse grid it is large, which is what should
+    stop a number from being reported.
+
+    Args:
+      key: PRNG key for the Rademacher probes of Hutchinson's estimator, drawn once per solve.
+      field: ``f(x, t)``.
+      x0: float [B, ...] data (already dequantized when the data are discrete).
+      ts: float [N + 1] times from the data's end to the prior's (``N`` Heun steps, ``2 N``
+        evaluations).
+      prior_std: the standard deviation of the Gaussian prior at ``ts[-1]``.
+      exact_trace: the divergence from the full Jacobian (``D`` network calls; small D only).
+      num_probes: Hutchinson probes (unbiased for any number).
+      error_estimate: also solve on ``ts[::2]`` and fill ``LogLikelihood.error``.
+
+    Returns:
+      :class:`LogLikelihood`, nats per example.
+
+    Raises:
+      ValueError: for fewer than two times, or an odd number of steps with ``error_estimate``.
+    """
+    steps = ts.shape[0] - 1
+    if steps < 1 or (error_estimate and steps % 2):
+        raise ValueError(
+            f"need >= 1 Heun step, and an even number for the error estimate; got {steps} steps "
+            f"(error_estimate={error_estimate})"
+        )
+    probes = _probes(key, x0.shape, exact_trace, num_probes)
+    xT, delta = _heun_solve(field, x0, ts, probes)
+    prior = _prior(xT, prior_std)
+    log_prob, nfe, error = prior + delta, 2 * steps, None
+    if error_estimate:
+        xT_c, delta_c = _heun_solve(field, x0, ts[::2], probes)
+        error = (log_prob - _prior(xT_c, prior_std) - delta_c) / (2**HEUN_ORDER - 1)
+        nfe += steps
+    return LogLikelihood(log_prob, prior, delta, error, jnp.full(x0.shape[:1], nfe, jnp.int32))
 
 
 def ode_log_likelihood(
@@ -219,14 +377,8 @@ def ode_log_likelihood(
     error_estimate: bool = False,
 ) -> LogLikelihood:
     """``log p_0(x0) = log N(x(sigma_max); 0, sigma_max^2 I) + int div f dsigma`` along the PF-ODE
-    (Song et al., 2021, sec. 4.3), integrated with fixed Heun steps in ``lax.scan`` (the same work
-    for every input, so it shards).
-
-    With ``error_estimate`` the same ODE (same probes) is also solved on every other sigma, and the
-    error of the fine solve is estimated by Richardson's rule for a method of order 2,
-    ``error = (l_N - l_{N/2}) / (2^2 - 1)``: 1.5 times the work. The estimate is trustworthy once
-    both grids are in the asymptotic regime; on a coarse grid it is large, which is what should
-    stop a number from being reported.
+    (Song et al., 2021, sec. 4.3): :func:`field_log_likelihood` of :func:`pf_ode_field` over
+    ``sigmas``, with its Richardson error estimate when asked.
 
     Args:
       key: PRNG key for the Rademacher probes of Hutchinson's estimator (Grathwohl et al., 2019),
@@ -245,21 +397,10 @@ def ode_log_likelihood(
     Raises:
       ValueError: for fewer than two sigmas, or an odd number of steps with ``error_estimate``.
     """
-    steps = sigmas.shape[0] - 1
-    if steps < 1 or (error_estimate and steps % 2):
-        raise ValueError(
-            f"need >= 1 Heun step, and an even number for the error estimate; got {steps} steps "
-            f"(error_estimate={error_estimate})"
-        )
-    probes = _probes(key, x0.shape, exact_trace, num_probes)
-    xT, delta = _heun_solve(denoise, x0, sigmas, probes)
-    prior = _prior(xT, sigmas[-1])
-    log_prob, nfe, error = prior + delta, 2 * steps, None
-    if error_estimate:
-        xT_c, delta_c = _heun_solve(denoise, x0, sigmas[::2], probes)
-        error = (log_prob - _prior(xT_c, sigmas[-1]) - delta_c) / (2**HEUN_ORDER - 1)
-        nfe += steps
-    return LogLikelihood(log_prob, prior, delta, error, jnp.full(x0.shape[:1], nfe, jnp.int32))
+    return field_log_likelihood(
+        key, pf_ode_field(denoise), x0, sigmas, prior_std=sigmas[-1], exact_trace=exact_trace,
+        num_probes=num_probes, error_estimate=error_estimate,
+    )
 
 
 # Dormand & Prince (1980): the tableau of the 5(4) pair with the first-same-as-last property.
@@ -306,6 +447,99 @@ def dopri5_step(fn: Callable, t: Array, y, h: Array, k1) -> tuple:
     return y_next, error, ks[6]
 
 
+def field_log_likelihood_adaptive(
+    key: PRNGKey,
+    field: Field,
+    x0: Array,
+    t_start: float,
+    t_end: float,
+    *,
+    prior_std: float = 1.0,
+    log_time: bool = False,
+    rtol: float = 1e-5,
+    atol: float = 1e-5,
+    exact_trace: bool = False,
+    num_probes: int = 1,
+    max_steps: int = 4096,
+) -> LogLikelihood:
+    """The likelihood of :func:`field_log_likelihood` by an adaptive Dormand-Prince 5(4) solve,
+    the reference that fixed grids are calibrated against (score_sde uses RK45 at 1e-5 tolerances).
+
+    Written per example and vmapped, so each example controls its own steps; the loop runs in
+    ``lax.while_loop`` under jit (no host round trip per step, on any device). With ``log_time``
+    the solver's time is ``u = log t``, where the ODE is ``d(x, l)/du = t (f, div f)``: scales from
+    ``t_start`` to ``t_end`` are then equally hard (the PF-ODE's sigmas). A step is accepted when
+    ``max(rms_x, err_l) <= 1``, each error scaled by ``atol + rtol |value|``: the log-density is
+    controlled on its own, not diluted among the ``D`` pixel components. Step factor
+    ``0.9 err^(-1/5)`` clipped to [0.2, 10] (as scipy's RK45).
+
+    Args:
+      key: PRNG key for the probes (one set per solve).
+      field: ``f(x, t)``, batched ``x``, scalar ``t``.
+      x0: float [B, ...] data at ``t_start``.
+      t_start, t_end: the ends of the integration, ``t_start < t_end`` (and ``0 < t_start`` in
+        log time); the prior ``N(0, prior_std^2 I)`` is at ``t_end``.
+      prior_std: as in :func:`field_log_likelihood`.
+      log_time: integrate in ``log t``.
+      rtol, atol: tolerances of the local error.
+      exact_trace, num_probes: as in :func:`field_log_likelihood`.
+      max_steps: attempted steps per example before giving up; an example that does not reach
+        ``t_end`` gets ``log_prob = nan``.
+
+    Returns:
+      :class:`LogLikelihood` with ``error = None`` and ``nfe`` the evaluations per example.
+
+    Raises:
+      ValueError: unless ``t_start < t_end`` (``0 < t_start`` in log time), or for
+        ``num_probes < 1``.
+    """
+    if not (0 < t_start or not log_time) or not t_start < t_end:
+        raise ValueError(
+            f"need {'0 < ' if log_time else ''}t_start < t_end, got {t_start}, {t_end}"
+        )
+    probes = _probes(key, x0.shape, exact_trace, num_probes)
+    u0, u1 = (math.log(t_start), math.log(t_end)) if log_time else (t_start, t_end)
+
+    def solve_one(x, p):
+        p = None if p is None else p[:, None]
+
+        def fn(u, y):
+            t = jnp.exp(u) if log_time else u
+            dx, dl = field_and_divergence(field, y[0][None], t, p)
+            return (t * dx[0], t * dl[0]) if log_time else (dx[0], dl[0])
+
+        def norm(err, y, y_new):
+            scale = jax.tree_util.tree_map(
+                lambda a, b: atol + rtol * jnp.maximum(jnp.abs(a), jnp.abs(b)), y, y_new
+            )
+            rx = jnp.sqrt(jnp.mean(jnp.square(err[0] / scale[0])))
+            return jnp.maximum(rx, jnp.abs(err[1] / scale[1]))
+
+        def body(c):
+            u, y, k1, h, n = c
+            h = jnp.minimum(h, u1 - u)
+            y_new, err, k7 = dopri5_step(fn, u, y, h, k1)
+            e = norm(err, y, y_new)
+            ok = e <= 1.0
+            factor = jnp.clip(0.9 * jnp.maximum(e, 1e-10) ** -0.2, 0.2, 10.0)
+            pick = lambda a, b: jax.tree_util.tree_map(lambda v, w: jnp.where(ok, v, w), a, b)
+            return jnp.where(ok, u + h, u), pick(y_new, y), pick(k7, k1), h * factor, n + 1
+
+        def cond(c):
+            u, _, _, _, n = c
+            return (u < u1 - 1e-6 * (u1 - u0)) & (n < max_steps)
+
+        y0 = (x, jnp.zeros((), x.dtype))
+        h0 = jnp.asarray(0.01 * (u1 - u0), jnp.float32)  # the controller corrects it in a few steps
+        init = (jnp.asarray(u0, jnp.float32), y0, fn(jnp.float32(u0), y0), h0, jnp.int32(0))
+        u, (xT, delta), _, _, n = jax.lax.while_loop(cond, body, init)
+        return xT, jnp.where(u >= u1 - 1e-6 * (u1 - u0), delta, jnp.nan), 1 + 6 * n
+
+    xT, delta, nfe = jax.vmap(solve_one, in_axes=(0, None if probes is None else 1))(x0, probes)
+    prior = _prior(xT, jnp.asarray(prior_std, jnp.float32))
+    return LogLikelihood(prior + delta, prior, delta, None, nfe.astype(jnp.int32))
+
+
 def ode_log_likelihood_adaptive(
     key: PRNGKey,
     denoise: Denoiser,
@@ -319,26 +553,17 @@ def ode_log_likelihood_adaptive(
     num_probes: int = 1,
     max_steps: int = 4096,
 ) -> LogLikelihood:
-    """The PF-ODE likelihood of :func:`ode_log_likelihood` by an adaptive Dormand-Prince 5(4) solve,
-    the reference that fixed grids are calibrated against (score_sde uses RK45 at 1e-5 tolerances).
-
-    Written per example and vmapped, so each example controls its own steps; the loop runs in
-    ``lax.while_loop`` under jit (no host round trip per step, on any device). Time is
-    ``log sigma``, where the ODE is ``d(x, l)/d log sigma = sigma (f, div f)``: the scales from
-    ``sigma_min`` to ``sigma_max`` are then equally hard. A step is accepted when
-    ``max(rms_x, err_l) <= 1``, each error scaled by ``atol + rtol |value|``: the log-density is
-    controlled on its own, not diluted among the ``D`` pixel components. Step factor
-    ``0.9 err^(-1/5)`` clipped to [0.2, 10] (as scipy's RK45).
+    """The PF-ODE likelihood of :func:`ode_log_likelihood` by the adaptive Dormand-Prince 5(4) solve
+    of :func:`field_log_likelihood_adaptive` in ``log sigma``, from ``sigma_min`` to the prior
+    ``N(0, sigma_max^2 I)``.
 
     Args:
       key: PRNG key for the probes (one set per solve).
       denoise: ``D(x; sigma)`` batched, ``sigma`` float [B].
       x0: float [B, ...] data.
       sigma_min, sigma_max: the ends of the integration.
-      rtol, atol: tolerances of the local error.
-      exact_trace, num_probes: as in :func:`ode_log_likelihood`.
-      max_steps: attempted steps per example before giving up; an example that does not reach
-        ``sigma_max`` gets ``log_prob = nan``.
+      rtol, atol, exact_trace, num_probes, max_steps: as in
+        :func:`field_log_likelihood_adaptive`.
 
     Returns:
       :class:`LogLikelihood` with ``error = None`` and ``nfe`` the evaluations per example.
@@ -348,44 +573,7 @@ def ode_log_likelihood_adaptive(
     """
     if not 0 < sigma_min < sigma_max:
         raise ValueError(f"need 0 < sigma_min < sigma_max, got {sigma_min}, {sigma_max}")
-    probes = _probes(key, x0.shape, exact_trace, num_probes)
-    t0, t1 = math.log(sigma_min), math.log(sigma_max)
-
-    def solve(x, p):
-        p = None if p is None else p[:, None]
-
-        def fn(t, y):
-            sigma = jnp.exp(t)
-            dx, dl = drift_and_divergence(denoise, y[0][None], sigma, p)
-            return sigma * dx[0], sigma * dl[0]
-
-        def norm(err, y, y_new):
-            scale = jax.tree_util.tree_map(
-                lambda a, b: atol + rtol * jnp.maximum(jnp.abs(a), jnp.abs(b)), y, y_new
-            )
-            rx = jnp.sqrt(jnp.mean(jnp.square(err[0] / scale[0])))
-            return jnp.maximum(rx, jnp.abs(err[1] / scale[1]))
-
-        def body(c):
-            t, y, k1, h, n = c
-            h = jnp.minimum(h, t1 - t)
-            y_new, err, k7 = dopri5_step(fn, t, y, h, k1)
-            e = norm(err, y, y_new)
-            ok = e <= 1.0
-            factor = jnp.clip(0.9 * jnp.maximum(e, 1e-10) ** -0.2, 0.2, 10.0)
-            pick = lambda a, b: jax.tree_util.tree_map(lambda u, v: jnp.where(ok, u, v), a, b)
-            return jnp.where(ok, t + h, t), pick(y_new, y), pick(k7, k1), h * factor, n + 1
-
-        def cond(c):
-            t, _, _, _, n = c
-            return (t < t1 - 1e-6 * (t1 - t0)) & (n < max_steps)
-
-        y0 = (x, jnp.zeros((), x.dtype))
-        h0 = jnp.asarray(0.01 * (t1 - t0), jnp.float32)  # the controller corrects it in a few steps
-        init = (jnp.asarray(t0, jnp.float32), y0, fn(t0, y0), h0, jnp.int32(0))
-        t, (xT, delta), _, _, n = jax.lax.while_loop(cond, body, init)
-        return xT, jnp.where(t >= t1 - 1e-6 * (t1 - t0), delta, jnp.nan), 1 + 6 * n
-
-    xT, delta, nfe = jax.vmap(solve, in_axes=(0, None if probes is None else 1))(x0, probes)
-    prior = _prior(xT, jnp.asarray(sigma_max, jnp.float32))
-    return LogLikelihood(prior + delta, prior, delta, None, nfe.astype(jnp.int32))
+    return field_log_likelihood_adaptive(
+        key, pf_ode_field(denoise), x0, sigma_min, sigma_max, prior_std=sigma_max, log_time=True,
+        rtol=rtol, atol=atol, exact_trace=exact_trace, num_probes=num_probes, max_steps=max_steps,
+    )
