@@ -69,13 +69,15 @@ from experiments.tools import render_results  # noqa: E402
 def _gallery(dataset: str, report: dict) -> str:
     if not render_results.gallery_path(dataset).exists():
         return ""
-    return (f"```{{figure}} /_static/{render_results.gallery_path(dataset).name}\n:alt: samples of each "
-            f"family, one row per family\n:width: 100%\n\n{render_results.gallery_caption(report)}\n```\n")
+    name = render_results.gallery_path(dataset).name
+    return (f"```{{figure}} /_static/{name}\n:alt: samples of each family, one row per family\n"
+            f":width: 100%\n\n{render_results.gallery_caption(report)}\n```\n")
 
 
 # The comparison's table has 17 columns, more than a page's text column shows: the site splits it
 # into what it costs and how good the samples are, each row led by its family.
-COST_COLUMNS = ("params", "steps x batch", "train s", "eval s", "NFE/sample", "s / 1k samples", "loss var")
+COST_COLUMNS = ("params", "steps x batch", "train s", "eval s", "NFE/sample", "s / 1k samples",
+                "loss var")
 
 
 def _split_table(markdown: str) -> str:
@@ -86,7 +88,7 @@ def _split_table(markdown: str) -> str:
     head = cells[0]
     unknown = set(COST_COLUMNS) - set(head)
     if unknown:
-        raise ValueError(f"experiments.compare.markdown_table no longer has the columns {sorted(unknown)}")
+        raise ValueError(f"experiments.compare.markdown_table has no columns {sorted(unknown)}")
     cost = [0] + [head.index(c) for c in COST_COLUMNS]
     quality = [0] + [i for i, c in enumerate(head) if i and c not in COST_COLUMNS]
 
@@ -95,7 +97,8 @@ def _split_table(markdown: str) -> str:
         rows[1] = ["---"] * len(keep)
         return "\n".join("| " + " | ".join(row) + " |" for row in rows)
 
-    return f"**Samples and likelihood**\n\n{columns(quality)}\n\n**Cost**\n\n{columns(cost)}\n" + "\n".join(rest)
+    tables = f"**Samples and likelihood**\n\n{columns(quality)}\n\n**Cost**\n\n{columns(cost)}\n"
+    return tables + "\n".join(rest)
 
 
 myst_substitutions = {}

@@ -118,6 +118,10 @@ def test_the_design_is_cited_where_it_lives():
     for folder in ("genjax", "experiments", "tests", "docs"):
         for path in (REPO / folder).rglob("*"):
             skip = "_build" in path.parts or path == pathlib.Path(__file__)
-            if path.suffix in (".py", ".md", ".ipynb") and not skip and "DESIGN.md" in path.read_text():
+            if (
+                path.suffix in (".py", ".md", ".ipynb")
+                and not skip
+                and "DESIGN.md" in path.read_text()
+            ):
                 stale.append(str(path.relative_to(REPO)))
     assert stale == []

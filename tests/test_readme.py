@@ -48,7 +48,10 @@ def test_python_blocks_run(tmp_path, monkeypatch):
         ast.increment_lineno(tree, line - 1)  # tracebacks point at the document's lines
         exec(compile(tree, str(path), "exec"), namespace)
     assert np.asarray(namespace["samples"]).shape == (500, 8, 8, 1)
-    assert np.isfinite(namespace["scores"]["fid"]) and "digits/test" in namespace["scores"]["fid_provenance"]
+    assert (
+        np.isfinite(namespace["scores"]["fid"])
+        and "digits/test" in namespace["scores"]["fid_provenance"]
+    )
     for name in ("samples", "one", "two"):
         assert np.isfinite(np.asarray(namespace[name])).all(), name
     for name in ("one", "two"):

@@ -1,15 +1,16 @@
 """The results tables of the README and the docs, rendered from one committed file per data set.
 
-``docs/results/<dataset>.json`` is a copy of a comparison's ``report.json`` (``experiments.compare``)
-and the only source of that data set's figures: the README's table and the gallery caption between
-its ``<!-- results:<dataset> -->`` markers are rendered from it here, and the docs render the full
-table at build time (``docs/conf.py``). A new comparison replaces them in one command::
+``docs/results/<dataset>.json`` is a copy of a comparison's ``report.json``
+(``experiments.compare``) and the only source of that data set's figures: the README's table and
+gallery caption, between their ``<!-- results:<dataset> -->`` and ``<!-- gallery:<dataset> -->``
+markers, are rendered from it here, and the docs render the full table at build time
+(``docs/conf.py``). A new comparison replaces them in one command::
 
     python -m experiments.tools.render_results runs/demo   # or several workdirs, one per data set
 
-which copies ``WORKDIR/report.json`` to ``docs/results/<dataset>.json`` and ``WORKDIR/samples.png`` to
-``docs/_static/<dataset>_samples.png``, then rewrites the README. Without a workdir it only rewrites
-the README from the committed files; ``--check`` exits 1 when the README differs from them.
+which copies ``WORKDIR/report.json`` to ``docs/results/<dataset>.json`` and ``WORKDIR/samples.png``
+to ``docs/_static/<dataset>_samples.png``, then rewrites the README. Without a workdir it rewrites
+the README from the committed files.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ README = ROOT / "README.md"
 RESULTS = ROOT / "docs" / "results"
 STATIC = ROOT / "docs" / "_static"
 
+
 def reports() -> dict[str, dict[str, Any]]:
     """``{dataset: report}`` of every committed ``docs/results/<dataset>.json``."""
     return {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
@@ -41,15 +43,17 @@ def gallery_path(dataset: str) -> pathlib.Path:
 
 
 def hardware(report: dict[str, Any]) -> str:
-    """What ran the comparison: its recorded ``hardware`` (e.g. "2 CPU cores"), else JAX's backend."""
+    """What ran the comparison: its recorded ``hardware`` ("2 CPU cores") and JAX's backend."""
     devices = f"{report['backend']} x{report['devices']}"
     return f"{report['hardware']} ({devices})" if report.get("hardware") else devices
 
 
 def provenance(report: dict[str, Any]) -> str:
-    """What the image metrics were computed from: features, sample counts, reference and extractor."""
+    """What the image metrics were computed from: features, sample counts, reference, extractor."""
     rows = report["rows"]
-    sources = sorted({re.sub(r"^FID \S+ \((.*)\)$", r"\1", r.get("fid_provenance", "")) for r in rows} - {""})
+    sources = sorted(
+        {re.sub(r"^FID \S+ \((.*)\)$", r"\1", r.get("fid_provenance", "")) for r in rows} - {""}
+    )
     extractors = sorted({r["extractor"] for r in rows if r.get("extractor")})
     return "; ".join(sources) + (f" (extractor: {', '.join(extractors)})" if extractors else "")
 
@@ -57,28 +61,28 @@ def provenance(report: dict[str, Any]) -> str:
 def caption(report: dict[str, Any]) -> str:
     """One paragraph naming the data, the budget, the hardware, the date and the metrics' source."""
     return (
-        f"{compare.DATASET_NOTES[report['dataset']]}: `python -m experiments.compare --dataset "
-        f"{report['dataset']} --budget {report['budget']}` on {hardware(report)}, {report['date']}. "
-        f"FID, KID, precision and recall: {provenance(report)}; not Inception FIDs, so not comparable "
-        "with other papers'. Likelihoods are bits/dim of the stored pixels, or nats per image for the "
-        "models of binarized images, with their kind: exact, lower bound or estimate."
+        f"{compare.DATASET_NOTES[report['dataset']]}: `python -m experiments.compare "
+        f"--dataset {report['dataset']} --budget {report['budget']}` on {hardware(report)}, "
+        f"{report['date']}. FID, KID, precision and recall: {provenance(report)}; not Inception "
+        "FIDs, so not comparable with other papers'. Likelihoods are bits/dim of the stored "
+        "pixels, or nats per image for the models of binarized images, with their kind: exact, "
+        "lower bound or estimate."
     )
 
 
 def glance_table(report: dict[str, Any]) -> str:
     """The README's table: sample quality, likelihood and sampling cost, one row per family."""
     fmt = compare._fmt
-    lines = [
-        "| family | FID | KID | precision | recall | test likelihood | kind | NFE / sample | s / 1k samples |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    head = ("family", "FID", "KID", "precision", "recall", "test likelihood", "kind",
+            "NFE / sample", "s / 1k samples")
+    rows = [head, ("---",) * len(head)]
     for r in report["rows"]:
-        lines.append(
-            f"| {r['family']} | {fmt(r.get('fid'))} | {fmt(r.get('kid'))} | {fmt(r.get('precision'), '.2f')} "
-            f"| {fmt(r.get('recall'), '.2f')} | {compare._likelihood_cell(r)} | {r.get('likelihood', 'none')} "
-            f"| {r.get('nfe', '-')} | {fmt(r.get('sample_seconds_per_1000'), '.2f')} |"
-        )
-    return "\n".join(lines) + "\n"
+        rows.append((
+            r["family"], fmt(r.get("fid")), fmt(r.get("kid")), fmt(r.get("precision"), ".2f"),
+            fmt(r.get("recall"), ".2f"), compare._likelihood_cell(r), r.get("likelihood", "none"),
+            str(r.get("nfe", "-")), fmt(r.get("sample_seconds_per_1000"), ".2f"),
+        ))
+    return "".join("| " + " | ".join(row) + " |\n" for row in rows)
 
 
 def gallery_caption(report: dict[str, Any]) -> str:
@@ -87,7 +91,7 @@ def gallery_caption(report: dict[str, Any]) -> str:
         f"Ten samples of each family, one row each, from the {report['dataset']} comparison "
         f"(budget `{report['budget']}`, {hardware(report)}, {report['date']})."
     )
-    # A report whose gallery is not the one its run drew (a picture kept from an earlier run) says so.
+    # A report whose gallery is not the one its run drew (a picture kept from another run) says so.
     return text + (f" {report['gallery_note']}" if report.get("gallery_note") else "")
 
 
@@ -101,13 +105,15 @@ _RENDER = {
 
 
 def render(text: str, by_dataset: dict[str, dict[str, Any]]) -> str:
-    """``text`` (the README) with every ``<!-- results:<dataset> -->`` and ``<!-- gallery:<dataset> -->``
-    block rendered from the data set's report.
+    """``text`` (the README) with every ``<!-- results:<dataset> -->`` and
+    ``<!-- gallery:<dataset> -->`` block rendered from the data set's report.
 
     Raises:
       KeyError: for a block whose data set has no committed report.
     """
-    return _BLOCK.sub(lambda m: m.group(1) + _RENDER[m.group(2)](by_dataset[m.group(3)]) + m.group(4), text)
+    return _BLOCK.sub(
+        lambda m: m.group(1) + _RENDER[m.group(2)](by_dataset[m.group(3)]) + m.group(4), text
+    )
 
 
 def adopt(workdir: str, hardware_text: str | None) -> str:
@@ -126,19 +132,19 @@ def adopt(workdir: str, hardware_text: str | None) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("workdirs", nargs="*", help="comparison workdirs whose report.json and samples.png to adopt")
-    parser.add_argument("--hardware", default=f"{os.cpu_count()} CPU cores",
-                        help="what ran the comparison, recorded in the adopted reports (default: this machine's cores)")
-    parser.add_argument("--check", action="store_true", help="exit 1 when the README differs from the committed reports")
+    parser.add_argument(
+        "workdirs", nargs="*", help="comparison workdirs whose report.json and samples.png to adopt"
+    )
+    parser.add_argument(
+        "--hardware",
+        default=f"{os.cpu_count()} CPU cores",
+        help="what ran the comparison, recorded in the adopted reports (default: this machine)",
+    )
     args = parser.parse_args(argv)
     for workdir in args.workdirs:
         print(f"adopted {workdir}: docs/results/{adopt(workdir, args.hardware)}.json")
     text = README.read_text()
     rendered = render(text, reports())
-    if args.check:
-        if rendered != text:
-            parser.exit(1, "README.md differs from docs/results/*.json: run python -m experiments.tools.render_results\n")
-        return
     if rendered != text:
         README.write_text(rendered)
         print("rewrote README.md")
