@@ -1,4 +1,5 @@
-"""The comparison of the seven families in nine rows (RBM and DBM; latent diffusion beside EDM):
+"""The comparison of the eight families in ten rows (RBM and DBM; flow matching and latent diffusion
+beside EDM):
 ``python -m experiments.compare --workdir DIR [--dataset digits|fashion_mnist]
 [--budget smoke|quick|default|long]``.
 
@@ -40,7 +41,7 @@ import numpy as np
 from experiments import grids, run
 from genjax.training.checkpoint import RESUMABLE_KEYS, config_differences
 
-FAMILIES = ("rbm", "dbm", "vae", "gan", "flow", "pixelcnn", "diffusion", "consistency", "ldm")
+FAMILIES = ("rbm", "dbm", "vae", "gan", "flow", "pixelcnn", "diffusion", "flow_matching", "consistency", "ldm")
 DATASETS = ("digits", "fashion_mnist")
 # Fractions of each config's num_steps. The Fashion-MNIST configs' steps are sized from the quick run
 # of 2026-11-27 on 2 CPU cores (seconds per step: RBM 0.006, DBM 0.025, VAE 0.25, GAN 0.06, RealNVP
@@ -78,6 +79,9 @@ def label(config) -> str:
     if config.family == "diffusion":
         sampler = f"Heun-{m.sample_steps}" if m.kind == "edm" else f"DDIM-{m.sample_steps}"
         return f"Diffusion ({m.kind.upper()}, {sampler})"
+    if config.family == "flow_matching":
+        times = ", logit-normal t" if m.get("time_sampling") == "logit_normal" else ""
+        return f"Flow matching (linear path{times}, {m.sampler.capitalize()}-{m.sample_steps})"
     if config.family == "consistency":
         searched = config.eval.get("search_sigmas", 0)
         steps = searched or len(m.sample_sigmas)
@@ -355,7 +359,7 @@ def markdown_table(report: dict[str, Any]) -> str:
            "likelihood is nats per binarized image; the other " if binary else "The ")
         + "likelihoods are bits/dim of the stored pixels (uniform dequantization for continuous "
         f"densities), on the first {' / '.join(map(str, examples)) or '-'} test images. Kinds: exact (flows, "
-        "PixelCNN), lower bound (VAE IWAE, DBM), estimate (RBM AIS, probability-flow ODE).\n"
+        "PixelCNN), lower bound (VAE IWAE, DBM), estimate (RBM AIS, probability-flow and flow-matching ODEs).\n"
     )
     rows = report["rows"]
     if all("eval_seconds" in r for r in rows):

@@ -25,6 +25,20 @@ def test_family_config_scales_steps_and_checkpoints_every_tenth(tmp_path):
     assert teacher.teacher_workdir == str(tmp_path / "diffusion_fashion_mnist")
 
 
+@pytest.mark.parametrize("dataset", compare.DATASETS)
+def test_the_flow_matching_row_is_the_edm_rows_network_and_budget(dataset, tmp_path):
+    flow = compare.family_config("flow_matching", dataset, "quick", str(tmp_path))
+    edm = compare.family_config("diffusion", dataset, "quick", str(tmp_path))
+    unet = ("base_channels", "channel_mults", "num_res_blocks", "attention_resolutions", "num_classes")
+    assert {k: flow.model[k] for k in unet} == {k: edm.model[k] for k in unet}
+    assert flow.model.likelihood_steps == edm.model.likelihood_steps
+    for section in ("train", "optimizer", "eval", "sample"):
+        assert flow[section].to_dict() == edm[section].to_dict(), section
+    assert flow.ema_decay == edm.ema_decay
+    assert compare.label(flow) == "Flow matching (linear path, Heun-18)"
+    assert (get_spec(flow).nfe, get_spec(edm).nfe) == (36, 35)  # Heun's last step to t = 0 corrects
+
+
 def test_unknown_names_list_the_choices(tmp_path):
     with pytest.raises(ValueError, match=r"unknown dataset 'cifar'; valid choices: \['digits', 'fashion_mnist'\]"):
         compare.compare(str(tmp_path), "quick", (), "cifar")

@@ -12,7 +12,9 @@ from typing import Any, Callable, Optional
 
 __all__ = ["FamilySpec", "FAMILIES", "get_spec"]
 
-FAMILIES = ("rbm", "dbm", "vae", "gan", "flow", "pixelcnn", "diffusion", "consistency", "autoencoder", "ldm")
+FAMILIES = (
+    "rbm", "dbm", "vae", "gan", "flow", "pixelcnn", "diffusion", "flow_matching", "consistency", "autoencoder", "ldm",
+)
 """``autoencoder`` is the first stage of latent diffusion; ``ldm`` restores its run and diffuses its
 latents."""
 

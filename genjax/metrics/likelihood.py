@@ -186,6 +186,7 @@ FAMILY_LIKELIHOOD = {
     "pixelcnn": Likelihood.EXACT,  # autoregressive factorisation
     "diffusion": Likelihood.ESTIMATE,  # probability-flow ODE, Hutchinson trace (bound via the VLB)
     "consistency": Likelihood.ESTIMATE,  # through its teacher's probability-flow ODE
+    "flow_matching": Likelihood.ESTIMATE,  # its velocity ODE, Hutchinson trace
     "latent_diffusion": Likelihood.NONE,  # the decoder makes p(x) intractable
 }
 """What ``log_prob`` of each family returns."""
