@@ -227,14 +227,31 @@ def _skip_described_fields(app, what, name, obj, skip, options):
     return True if foreign_callable or (obj.__doc__ or "").startswith("Alias for field") else None
 
 
-def _resolve_bj(app, env, node, contnode):
-    # NamedTuple signatures keep annotations as written, and flows.py writes ``bj.Bijector``.
-    if node.get("reftarget", "").startswith("bj."):
-        node["reftarget"] = "genjax.bijectors." + node["reftarget"][3:]
-        return env.domains["py"].resolve_xref(
-            env, node["refdoc"], app.builder, node["reftype"], node["reftarget"], node, contnode
-        )
+def _reexported(target: str):
+    """``genjax.<package>.<name>`` for a name a package re-exports: where it is documented."""
+    package_name, _, attr = target.rpartition(".")
+    if not package_name.startswith("genjax"):
+        return None
+    try:
+        package = importlib.import_module(package_name)
+    except ImportError:
+        return None
+    if hasattr(package, "__path__") and attr in getattr(package, "__all__", ()):
+        return f"{_owner(package, attr)}.{attr}"
     return None
+
+
+def _resolve(app, env, node, contnode):
+    # NamedTuple signatures keep annotations as written, and flows.py writes ``bj.Bijector``;
+    # docstrings cite re-exported names by their package (``genjax.training.fit``).
+    target = node.get("reftarget", "")
+    resolved = "genjax.bijectors." + target[3:] if target.startswith("bj.") else _reexported(target)
+    if resolved is None:
+        return None
+    node["reftarget"] = resolved
+    return env.domains["py"].resolve_xref(
+        env, node["refdoc"], app.builder, node["reftype"], resolved, node, contnode
+    )
 
 
 def setup(app):
@@ -252,4 +269,4 @@ def setup(app):
     )
     app.connect("autodoc-skip-member", _skip_described_fields)
     app.connect("builder-inited", _check_docstrings)
-    app.connect("missing-reference", _resolve_bj)
+    app.connect("missing-reference", _resolve)
