@@ -8,8 +8,9 @@ import pytest
 NOTEBOOKS = sorted((pathlib.Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
-# Slow: 3.5 min of CPU in all; CI runs them in `make test-slow`, and `make docs` executes every
-# notebook again and fails on an error.
+# Slow: each notebook trains its small models for a minute or two of CPU (the 3.5 minutes measured
+# for all of them predate the DBM and latent diffusion notebooks and the computed figures); CI runs
+# them in `make test-slow`, and `make docs` executes every notebook again and fails on an error.
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(path, tmp_path):
