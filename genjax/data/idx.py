@@ -127,6 +127,18 @@ def idx_paths(directory: str, split: str, prefix: str = "") -> Optional[tuple[st
     return found[0], found[1]
 
 
+def missing_files(directory: str, prefix: str = "") -> list[str]:
+    """The names of the four IDX files (train and test, images and labels) that ``directory``
+    lacks, raw or ``.gz``: empty for a complete set."""
+    missing = []
+    for stem in SPLIT_STEMS.values():
+        for kind, rank in (("images", 3), ("labels", 1)):
+            name = f"{prefix}{stem}-{kind}-idx{rank}-ubyte"
+            if not any(os.path.isfile(os.path.join(directory, n)) for n in (name, name + ".gz")):
+                missing.append(name + "[.gz]")
+    return missing
+
+
 def load_idx_split(
     directory: str,
     split: str,

@@ -35,10 +35,22 @@ def num_levels(name: str) -> int:
 
 
 def idx_directory(name: str, data_dir: Optional[str] = None) -> Optional[str]:
-    """The first of ``data_dir`` and ``name``'s system directories that holds its train and test IDX
-    files, or ``None``."""
-    candidates = ((data_dir,) if data_dir else ()) + IDX_SETS.get(name, ())
-    for directory in candidates:
+    """``data_dir`` when it holds the set's four IDX files; without a ``data_dir``, the first of
+    ``name``'s system directories that does; else ``None``. A directory the user named is never
+    passed over for the system copy.
+
+    Raises:
+      ValueError: when ``data_dir`` holds some of the set's IDX files but not all (naming the
+        missing ones).
+    """
+    if data_dir:
+        missing = idx.missing_files(data_dir)
+        if not missing:
+            return data_dir
+        if len(missing) < 4:
+            raise ValueError(f"data_dir {data_dir} holds only some of {name}'s IDX files: missing {', '.join(missing)}")
+        return None
+    for directory in IDX_SETS.get(name, ()):
         if all(idx.idx_paths(directory, split) for split in idx.SPLIT_STEMS):
             return directory
     return None

@@ -42,3 +42,32 @@ def test_unknown_dataset_or_split_lists_the_choices():
 def test_unprepared_tfds_set_says_how_to_prepare(tmp_path):
     with pytest.raises(ValueError, match="tfds build cifar10"):
         registry.load("cifar10", "train", data_dir=str(tmp_path))
+
+
+def _write_set(directory, files):
+    from genjax.data import idx
+
+    images = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
+    for name in files:
+        values = images if "images" in name else np.array([3, 7], np.uint8)
+        idx.write_idx(str(directory / name), values)
+
+
+def test_a_data_dir_with_some_of_the_files_is_named_not_passed_over(tmp_path, monkeypatch):
+    # A complete copy elsewhere (the system directory) must not be used in place of the user's.
+    system = tmp_path / "system"
+    system.mkdir()
+    names = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    _write_set(system, names)
+    monkeypatch.setitem(registry.IDX_SETS, "fashion_mnist", (str(system),))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    _write_set(mine, names[:2])
+    with pytest.raises(ValueError, match=r"only some of fashion_mnist's IDX files: missing "
+                                         r"t10k-images-idx3-ubyte\[\.gz\], t10k-labels-idx1-ubyte\[\.gz\]"):
+        registry.load("fashion_mnist", "train", data_dir=str(mine))
+    # Complete: the user's files are read, and without a data_dir the system copy is.
+    _write_set(mine, names[2:])
+    assert registry.idx_directory("fashion_mnist", str(mine)) == str(mine)
+    assert registry.idx_directory("fashion_mnist") == str(system)
+    np.testing.assert_array_equal(registry.load("fashion_mnist", "test", data_dir=str(mine))["label"], [3, 7])
