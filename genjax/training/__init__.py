@@ -11,6 +11,8 @@ from genjax.training.averaging import (
 )
 from genjax.training.checkpoint import Checkpointer, CheckpointError, ConfigMismatchError
 from genjax.training.loop import NonFiniteError, fit
+from genjax.training.preemption import PREEMPTED_EXIT_STATUS, Preempted, StopRequest
+from genjax.training.workdir import WorkdirError, WorkdirLock, WorkdirLockedError, check_writable
 from genjax.training.parallel import (
     CPU_EIGEN_CONVOLUTIONS,
     CPU_NO_YNNPACK,
@@ -41,4 +43,11 @@ __all__ = [
     "CheckpointError",
     "ConfigMismatchError",
     "NonFiniteError",
+    "Preempted",
+    "PREEMPTED_EXIT_STATUS",
+    "StopRequest",
+    "WorkdirError",
+    "WorkdirLock",
+    "WorkdirLockedError",
+    "check_writable",
 ]

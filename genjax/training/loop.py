@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -15,6 +16,8 @@ from genjax.base import Model
 from genjax.training.averaging import EMA_RAMPUP
 from genjax.training.checkpoint import Checkpointer, ConfigMismatchError, config_differences
 from genjax.training.logging import MetricWriter
+from genjax.training.preemption import Preempted, StopRequest
+from genjax.training.workdir import WorkdirLock, check_writable
 from genjax.training.parallel import (
     Mode,
     compile_step,
@@ -27,7 +30,7 @@ from genjax.training.step import GRAD_NORM_KEY, make_train_step
 from genjax.training.train_state import Optimizer, TrainState, create_train_state
 from genjax.typing import Batch, Metrics, PRNGKey
 
-__all__ = ["fit", "NonFiniteError", "PMAP_AXIS"]
+__all__ = ["fit", "NonFiniteError", "PMAP_AXIS", "Preempted"]
 
 PMAP_AXIS = "batch"
 """The axis name ``fit`` gives the step's collectives in ``'pmap'`` mode."""
@@ -162,6 +165,7 @@ def fit(
     progress: bool = True,
     on_log: Optional[Callable[[int, Mapping[str, float]], None]] = None,
     compiler_options: Optional[Mapping[str, Any]] = None,
+    preemption: bool = True,
 ) -> TrainState:
     """Trains ``model`` for ``num_steps`` steps, resuming from ``workdir`` when it has a checkpoint.
 
@@ -205,6 +209,14 @@ def fit(
         ``step``, ``steps_per_sec`` and any ``eval/`` entries, as floats): an in-memory history for
         notebooks, e.g. ``rows = []; fit(..., on_log=lambda s, r: rows.append((s, r)))``.
       compiler_options: XLA options of the compiled step (see ``genjax.training.compile_step``).
+      preemption: with a ``workdir``, stop cleanly on SIGTERM or SIGINT (several processes: on
+        SIGTERM to any of them, at one step for all, through JAX's preemption sync point): finish
+        the call in flight, checkpoint its step, flush the logs and raise :class:`Preempted`.
+
+    The workdir: created if missing; one that is a file or cannot be written raises
+    ``WorkdirError`` before anything is built. Process 0 holds the workdir's lock
+    (:class:`genjax.training.workdir.WorkdirLock`) while it trains, so a second run into the same
+    workdir is refused (``WorkdirLockedError``, naming the holder) while reading it stays free.
 
     Several processes (after ``jax.distributed.initialize``): every process calls ``fit`` with the
     same arguments and ``mode='shard'`` or ``'pmap'``; the run trains the same model as one process
@@ -224,6 +236,7 @@ def fit(
         loss terms and the params group. The last checkpoint written before it stays valid.
       ConfigMismatchError: resuming with an incompatible config (the message names the keys).
       CheckpointError: the latest checkpoint is damaged or of another structure.
+      Preempted: a stop was requested; the message names the step checkpointed.
     """
     for name, every in (("log_every", log_every), ("checkpoint_every", checkpoint_every), ("num_steps", num_steps)):
         if every < 1:
@@ -235,90 +248,106 @@ def fit(
             f"mode 'jit' trains on one device, but this run has {jax.process_count()} processes; "
             "use 'shard' or 'pmap'"
         )
-    devices = list(devices) if devices is not None else jax.devices()
-    mesh = data_mesh(devices) if mode == "shard" else None
-    n_local = sum(d.process_index == jax.process_index() for d in devices)
-    # Devices over all processes: the checkpoint layout's device axis (pmap) and the resume check.
-    n_devices = 1 if mode == "jit" else len(devices)
-    init_key, step_key = jax.random.split(key)
-    state = create_train_state(
-        model, optimizer, init_key, init_batch if init_batch is not None else data(0), ema_decay=ema_decay
-    )
-    if mode == "pmap":
-        state = state.replace(
-            model_state=jax.tree.map(lambda x: np.broadcast_to(x, (n_devices,) + np.shape(x)), state.model_state)
+    resources = contextlib.ExitStack()
+    if workdir is not None:
+        check_writable(workdir)
+        if jax.process_index() == 0:
+            resources.enter_context(WorkdirLock(workdir))
+    with resources:
+        stop = resources.enter_context(StopRequest(preemption and workdir is not None))
+        devices = list(devices) if devices is not None else jax.devices()
+        mesh = data_mesh(devices) if mode == "shard" else None
+        n_local = sum(d.process_index == jax.process_index() for d in devices)
+        # Devices over all processes: the checkpoint layout's device axis (pmap) and the resume check.
+        n_devices = 1 if mode == "jit" else len(devices)
+        init_key, step_key = jax.random.split(key)
+        state = create_train_state(
+            model, optimizer, init_key, init_batch if init_batch is not None else data(0), ema_decay=ema_decay
         )
-    meta = {"config": dict(config or {}), "mode": mode, "num_devices": n_devices}
-    checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=keep) if workdir else None
-    if checkpointer is not None and checkpointer.latest_step() is not None:
-        saved = checkpointer.restore_meta(checkpointer.latest_step())
-        diffs = config_differences(saved.get("config", {}), meta["config"])
-        for k in ("mode", "num_devices"):
-            if saved.get(k) != meta[k] and (k == "mode" or mode == "pmap"):
-                diffs.append(k)
-        if diffs:
-            raise ConfigMismatchError(
-                f"cannot resume {workdir}: the config differs from the checkpointed run in {diffs} "
-                "(these change shapes or the objective); use a new workdir or the original values"
+        if mode == "pmap":
+            state = state.replace(
+                model_state=jax.tree.map(lambda x: np.broadcast_to(x, (n_devices,) + np.shape(x)), state.model_state)
             )
-        state, _ = checkpointer.restore(state)
-    state = _to_devices(state, mode, devices, mesh)
-    if mode == "shard":
-        step_key = to_global(step_key, mesh)
+        meta = {"config": dict(config or {}), "mode": mode, "num_devices": n_devices}
+        checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=keep) if workdir else None
+        if checkpointer is not None and checkpointer.latest_step() is not None:
+            saved = checkpointer.restore_meta(checkpointer.latest_step())
+            diffs = config_differences(saved.get("config", {}), meta["config"])
+            for k in ("mode", "num_devices"):
+                if saved.get(k) != meta[k] and (k == "mode" or mode == "pmap"):
+                    diffs.append(k)
+            families = (saved.get("config", {}).get("family"), meta["config"].get("family"))
+            if "family" in diffs and None not in families:
+                raise ConfigMismatchError(
+                    f"cannot resume {workdir}: its checkpoints are of a {families[0]!r} run and this config "
+                    f"is {families[1]!r}; use another workdir"
+                )
+            if diffs:
+                raise ConfigMismatchError(
+                    f"cannot resume {workdir}: the config differs from the checkpointed run in {diffs} "
+                    "(these change shapes or the objective); use a new workdir or the original values"
+                )
+            state, _ = checkpointer.restore(state)
+        state = _to_devices(state, mode, devices, mesh)
+        if mode == "shard":
+            step_key = to_global(step_key, mesh)
 
-    step_fn = make_train_step(
-        model, optimizer, ema_decay=ema_decay, ema_rampup=ema_rampup,
-        axis_name=PMAP_AXIS if mode == "pmap" else None,
-    )
-    compiled = compile_step(
-        step_fn, mode, steps_per_call=steps_per_call, devices=devices if mode != "jit" else None,
-        compiler_options=compiler_options,
-    )
-    step = int(np.asarray(jax.device_get(state.step)).reshape(-1)[0])
-    lead = jax.process_index() == 0  # the one process that logs
-    writer = MetricWriter(workdir if lead else None)
-    from tqdm.auto import tqdm  # progress bars only when training, not at import
+        step_fn = make_train_step(
+            model, optimizer, ema_decay=ema_decay, ema_rampup=ema_rampup,
+            axis_name=PMAP_AXIS if mode == "pmap" else None,
+        )
+        compiled = compile_step(
+            step_fn, mode, steps_per_call=steps_per_call, devices=devices if mode != "jit" else None,
+            compiler_options=compiler_options,
+        )
+        step = int(np.asarray(jax.device_get(state.step)).reshape(-1)[0])
+        lead = jax.process_index() == 0  # the one process that logs
+        writer = MetricWriter(workdir if lead else None)
+        from tqdm.auto import tqdm  # progress bars only when training, not at import
 
-    bar = tqdm(total=num_steps, initial=step, disable=not (progress and lead), dynamic_ncols=True)
-    window_start, window_steps = time.perf_counter(), 0
-    # Metrics stay on the device until a log or checkpoint boundary, so steps are dispatched without
-    # a host round trip each; the boundary then checks every step of the window in order, names the
-    # first non-finite one, and nothing after it is ever checkpointed.
-    pending: list[tuple[int, Metrics]] = []
-    # XLA's CPU collectives can deadlock when two multi-device executions overlap on the host thread
-    # pool (seen with 4 forced host devices), so on CPU a data-parallel call waits for the previous one.
-    serialize = n_devices > 1 and devices[0].platform == "cpu"
-    try:
-        while step < num_steps:
-            batch = _gather(data, step, steps_per_call, mode, n_local, mesh)
-            state, metrics = compiled(state, batch, step_key)
-            if serialize:
-                jax.block_until_ready(state.step)
-            pending.append((step, metrics))
-            step += steps_per_call
-            window_steps += steps_per_call
-            bar.update(steps_per_call)
-            log_now = step % log_every == 0 or step == num_steps
-            save_now = checkpointer is not None and (step % checkpoint_every == 0 or step == num_steps)
-            if not (log_now or save_now):
-                continue
-            row = _check_window(pending, steps_per_call, mode, model)
-            pending = []
-            if log_now:
-                elapsed = time.perf_counter() - window_start
-                row["steps_per_sec"] = window_steps / max(elapsed, 1e-9)
-                window_start, window_steps = time.perf_counter(), 0
-                if eval_fn is not None and eval_every and step % eval_every == 0:
-                    row.update({f"eval/{k}": float(v) for k, v in eval_fn(_to_host(state, mode)).items()})
-                writer.write(step, row)
-                if on_log is not None:
-                    on_log(step, row)
-                bar.set_postfix(loss=row.get("loss", next(iter(row.values()))), steps_s=f"{row['steps_per_sec']:.1f}")
-            if save_now:
-                checkpointer.save(_to_host(state, mode), meta)
-    finally:
-        bar.close()
-        writer.close()
-        if checkpointer is not None:
-            checkpointer.close()
-    return _to_host(state, mode)
+        bar = tqdm(total=num_steps, initial=step, disable=not (progress and lead), dynamic_ncols=True)
+        window_start, window_steps = time.perf_counter(), 0
+        # Metrics stay on the device until a log or checkpoint boundary, so steps are dispatched without
+        # a host round trip each; the boundary then checks every step of the window in order, names the
+        # first non-finite one, and nothing after it is ever checkpointed.
+        pending: list[tuple[int, Metrics]] = []
+        # XLA's CPU collectives can deadlock when two multi-device executions overlap on the host thread
+        # pool (seen with 4 forced host devices), so on CPU a data-parallel call waits for the previous one.
+        serialize = n_devices > 1 and devices[0].platform == "cpu"
+        try:
+            while step < num_steps:
+                batch = _gather(data, step, steps_per_call, mode, n_local, mesh)
+                state, metrics = compiled(state, batch, step_key)
+                if serialize:
+                    jax.block_until_ready(state.step)
+                pending.append((step, metrics))
+                step += steps_per_call
+                window_steps += steps_per_call
+                bar.update(steps_per_call)
+                stopping = step < num_steps and stop.requested(step)
+                log_now = step % log_every == 0 or step == num_steps or stopping
+                save_now = checkpointer is not None and (step % checkpoint_every == 0 or step == num_steps or stopping)
+                if not (log_now or save_now):
+                    continue
+                row = _check_window(pending, steps_per_call, mode, model)
+                pending = []
+                if log_now:
+                    elapsed = time.perf_counter() - window_start
+                    row["steps_per_sec"] = window_steps / max(elapsed, 1e-9)
+                    window_start, window_steps = time.perf_counter(), 0
+                    if eval_fn is not None and eval_every and step % eval_every == 0:
+                        row.update({f"eval/{k}": float(v) for k, v in eval_fn(_to_host(state, mode)).items()})
+                    writer.write(step, row)
+                    if on_log is not None:
+                        on_log(step, row)
+                    bar.set_postfix(loss=row.get("loss", next(iter(row.values()))), steps_s=f"{row['steps_per_sec']:.1f}")
+                if save_now:
+                    checkpointer.save(_to_host(state, mode), meta)
+                if stopping:
+                    raise Preempted(step, num_steps, os.path.join(workdir, "checkpoints"))
+        finally:
+            bar.close()
+            writer.close()
+            if checkpointer is not None:
+                checkpointer.close()
+        return _to_host(state, mode)
