@@ -8,6 +8,11 @@ The only place flags are read. Several processes (hosts, or processes on one hos
 command into one shared workdir: with ``--distributed`` alone on a cluster JAX detects (SLURM, TPU
 pod slices, Open MPI), or with ``--coordinator_address host:port --num_processes N --process_id i``
 anywhere else. Each process feeds its own slice of every global batch.
+
+Exit statuses: 0 done; 2 bad input (one line: a bad flag or config key, an unusable workdir, a
+workdir another run is training, a config of another family); 75 preempted (SIGTERM or SIGINT: the
+step reached is checkpointed, rerun the same command to resume); 4 a partner of a multi-process run
+died (one line naming it and the step a rerun of all processes resumes from).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -29,7 +35,13 @@ flags.DEFINE_string("coordinator_address", None, "several processes: host:port o
 flags.DEFINE_integer("num_processes", None, "several processes: how many")
 flags.DEFINE_integer("process_id", None, "several processes: the index of this one, 0 .. N-1")
 flags.DEFINE_integer("distributed_timeout", 300, "several processes: seconds to wait for all to join")
+flags.DEFINE_integer("partner_timeout", 20, "several processes: seconds without a sign of life after "
+                     "which a partner is dead and this process stops")
 flags.mark_flags_as_required(["config", "workdir"])
+
+
+PARTNER_DIED_EXIT_STATUS = 4
+"""The exit status of a process whose partner in a multi-process run died."""
 
 
 def _fail(message: str) -> None:
@@ -67,6 +79,30 @@ def _start_distributed() -> None:
         _fail(f"cannot start the distributed runtime: {str(err).splitlines()[0] if str(err) else err!r}")
     finally:
         watchdog.cancel()
+    from jax._src import distributed
+
+    from experiments import partners
+
+    partners.watch_partners(distributed.global_state.client, jax.process_index(), jax.process_count(),
+                            _partner_died, timeout_s=FLAGS.partner_timeout)
+
+
+def _partner_died(index: int) -> None:
+    """One line naming the dead process and how to resume, then an exit that skips JAX's shutdown
+    barrier (which would wait for the dead process until the heartbeat timeout, then abort)."""
+    import jax
+
+    print(f"error: process {index} of {jax.process_count()} stopped (no sign of life for "
+          f"{FLAGS.partner_timeout} s); rerun all {jax.process_count()} processes with the same command: "
+          f"{_resume_point()}", file=sys.stderr, flush=True)
+    os._exit(PARTNER_DIED_EXIT_STATUS)
+
+
+def _resume_point() -> str:
+    """Where a rerun of this command starts: the latest checkpoint of the workdir, if any."""
+    directory = os.path.join(FLAGS.workdir, "checkpoints")
+    steps = [int(d) for d in os.listdir(directory) if d.isdigit()] if os.path.isdir(directory) else []
+    return f"training resumes from step {max(steps)}" if steps else "training starts again (no checkpoint yet)"
 
 
 def _run(argv) -> None:
@@ -89,9 +125,24 @@ def _run(argv) -> None:
             result = evaluate(FLAGS.config, FLAGS.workdir)
             print(f"evaluation: {FLAGS.workdir}/eval.json " + " ".join(
                 f"{k}={v:.4g}" for k, v in result.items() if isinstance(v, float)))
-    except (run.RunError, ValueError, training.CheckpointError, training.NonFiniteError) as err:
+    except training.Preempted as stop:
+        print(f"preempted: {stop}", file=sys.stderr, flush=True)
+        sys.exit(training.PREEMPTED_EXIT_STATUS)
+    except (run.RunError, ValueError, training.CheckpointError, training.NonFiniteError,
+            training.WorkdirLockedError) as err:
         # User-facing errors are one line; programming errors keep their traceback.
         _fail(str(err))
+    except Exception as err:
+        import jax
+
+        if jax.process_count() > 1 and isinstance(err, jax.errors.JaxRuntimeError):
+            # A collective failed: a partner died. The partner watcher names it within its timeout.
+            time.sleep(FLAGS.partner_timeout + 5)
+            print(f"error: a collective of this {jax.process_count()}-process run failed (a partner "
+                  f"stopped); rerun all of them with the same command: {_resume_point()}",
+                  file=sys.stderr, flush=True)
+            os._exit(PARTNER_DIED_EXIT_STATUS)
+        raise
 
 
 def main() -> None:

@@ -92,6 +92,10 @@ def restore(config, workdir: str) -> tuple[FamilySpec, training.TrainState]:
     ckpt = training.Checkpointer(os.path.join(workdir, "checkpoints"))
     if ckpt.latest_step() is None:
         raise RunError(f"no checkpoint in {workdir}/checkpoints: run --mode train with this workdir first")
+    trained = ckpt.restore_meta(ckpt.latest_step()).get("config", {}).get("family")
+    if trained not in (None, config.family):
+        raise RunError(f"{workdir} holds a {trained!r} run and this config is {config.family!r}: use the "
+                       f"{trained} config or another workdir")
     init_batch = {k: v[: config.train.batch_size] for k, v in spec.to_batch(load_split(config, "train")).items()}
     template = training.create_train_state(
         spec.model, make_optimizer(config.optimizer.to_dict()), jax.random.PRNGKey(0), init_batch,

@@ -4,6 +4,7 @@ import json
 import pathlib
 import subprocess
 import sys
+import time
 
 import jax
 import jax.numpy as jnp
@@ -103,9 +104,23 @@ def test_cli_errors_for_what_fell_through_are_one_line(tmp_path):
     for f in (tmp_path / "damaged" / "checkpoints" / "5").rglob("*"):
         if f.is_file() and f.name != "commit_success.txt":
             f.write_bytes(b"")  # truncated
+    training.fit(model, _gaussian.OPTIMIZER, lambda s: {"x": _gaussian.dataset()}, key=jax.random.PRNGKey(0),
+                 num_steps=1, workdir=str(tmp_path / "other"), config={"family": "vae"}, progress=False)
+    (tmp_path / "a_file").write_text("")
+    (tmp_path / "partial").mkdir()
+    (tmp_path / "partial" / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    (tmp_path / "locked").mkdir()
+    lock = training.WorkdirLock(str(tmp_path / "locked"))  # held by this process while the CLI tries
     cli = ["-m", "experiments.main", "--config", "experiments/configs/rbm_digits.py"]
     port = _processes.free_port()
     cases = {
+        "is a file, not a directory": [[*cli, "--workdir", str(tmp_path / "a_file")]],
+        "checkpoints are of a 'vae' run and this config is 'rbm'": [[*cli, "--workdir", str(tmp_path / "other")]],
+        "being trained by pid": [[*cli, "--workdir", str(tmp_path / "locked")]],
+        "missing train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]": [
+            ["-m", "experiments.main", "--config", "experiments/configs/rbm_fashion_mnist.py", "--workdir",
+             str(tmp_path / "e"), f"--config.data_dir={tmp_path / 'partial'}"]
+        ],
         "corrupt or incomplete": [[*cli, "--workdir", str(tmp_path / "damaged"), "--mode", "sample"]],
         "num_steps must be >= 1, got -5": [[*cli, "--workdir", str(tmp_path / "a"), "--config.train.num_steps=-5"]],
         "global batch of 30 examples (batch['image']) does not divide among 4 devices": [
@@ -122,7 +137,7 @@ def test_cli_errors_for_what_fell_through_are_one_line(tmp_path):
              "--num_processes=2", "--process_id=1", "--distributed_timeout=3"]
         ],
     }
-    with _processes.started() as group:
+    with lock, _processes.started() as group:
         procs = {want: [group.start(args, devices=4) for args in commands] for want, commands in cases.items()}
         for want, started in procs.items():
             for proc in started:
@@ -251,3 +266,34 @@ def test_likelihood_in_batches_equals_one_call(tmp_path):
     batched = run.evaluate(config, str(tmp_path))
     assert batched["likelihood_examples"] == whole["likelihood_examples"] == 30
     assert batched["test_nll_nats"] == pytest.approx(whole["test_nll_nats"], rel=1e-5)
+
+
+@pytest.mark.slow  # two processes train until one is killed, then the other must notice: about a minute
+def test_a_dead_partner_stops_the_other_with_one_line(tmp_path):
+    sys.path.insert(0, str(pathlib.Path(__file__).parent))
+    import _processes
+
+    workdir = tmp_path / "run"
+    port = _processes.free_port()
+    cli = ["-m", "experiments.main", "--config", "experiments/configs/vae_digits.py", "--workdir", str(workdir),
+           "--config.train.num_steps=100000", "--config.train.log_every=10", "--config.train.checkpoint_every=20",
+           "--coordinator_address", f"127.0.0.1:{port}", "--num_processes=2", "--partner_timeout=10"]
+    with _processes.started() as group:
+        procs = [group.start([*cli, f"--process_id={i}"], devices=1) for i in range(2)]
+        checkpoints = workdir / "checkpoints"
+        deadline = time.monotonic() + _processes.TIMEOUT_S
+        while not (checkpoints.is_dir() and any(d.name.isdigit() for d in checkpoints.iterdir())):
+            assert time.monotonic() < deadline and all(p.poll() is None for p in procs), group._outputs()
+            time.sleep(0.5)
+        group.kill(procs[1])
+        killed_at = time.monotonic()
+        [survivor] = group.wait(procs[0])
+        waited = time.monotonic() - killed_at
+    latest = max(int(d.name) for d in checkpoints.iterdir() if d.name.isdigit())
+    errors = [line for line in survivor.output.splitlines() if line.startswith("error:")]
+    assert survivor.returncode == 4, survivor.output[-3000:]
+    # The watcher named the dead process (not the coordination service's abort at its 100 s heartbeat
+    # timeout, status -6 with a stack dump).
+    assert len(errors) == 1 and "process 1 of 2 stopped (no sign of life for 10 s)" in errors[0], (waited, errors)
+    assert errors[0].endswith(f"training resumes from step {latest}"), errors
+    assert "Check failure stack trace" not in survivor.output and "Traceback" not in survivor.output

@@ -110,7 +110,7 @@ def test_genjax_never_imports_experiments():
 EXPERIMENTS = ROOT.parent / "experiments"
 ENTRY_POINTS = {"main", "compare"}
 TOP = ENTRY_POINTS | {"studies", "tools", "benchmarks"}
-GLUE = {"run", "validation", "optimizers", "grids", "families"}
+GLUE = {"run", "validation", "optimizers", "grids", "families", "partners"}
 EXPERIMENTS_ALLOWED = {
     "__init__": set(),
     "configs": set(),
