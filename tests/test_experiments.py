@@ -297,3 +297,33 @@ def test_a_dead_partner_stops_the_other_with_one_line(tmp_path):
     assert len(errors) == 1 and "process 1 of 2 stopped (no sign of life for 10 s)" in errors[0], (waited, errors)
     assert errors[0].endswith(f"training resumes from step {latest}"), errors
     assert "Check failure stack trace" not in survivor.output and "Traceback" not in survivor.output
+
+
+@pytest.mark.slow  # two processes train until one is sent SIGTERM: about a minute
+def test_sigterm_to_one_process_stops_both_at_one_checkpointed_step(tmp_path):
+    sys.path.insert(0, str(pathlib.Path(__file__).parent))
+    import signal
+
+    import _processes
+
+    workdir = tmp_path / "run"
+    port = _processes.free_port()
+    cli = ["-m", "experiments.main", "--config", "experiments/configs/vae_digits.py", "--workdir", str(workdir),
+           "--config.train.num_steps=100000", "--config.train.log_every=10", "--config.train.checkpoint_every=100000",
+           "--coordinator_address", f"127.0.0.1:{port}", "--num_processes=2"]
+    with _processes.started() as group:
+        procs = [group.start([*cli, f"--process_id={i}"], devices=1) for i in range(2)]
+        metrics = workdir / "metrics.jsonl"
+        deadline = time.monotonic() + _processes.TIMEOUT_S
+        while not (metrics.exists() and metrics.read_text().count("\n") >= 2):
+            assert time.monotonic() < deadline and all(p.poll() is None for p in procs), group._outputs()
+            time.sleep(0.5)
+        procs[1].send_signal(signal.SIGTERM)
+        finished = group.wait()
+    steps = set()
+    for done in finished:
+        lines = [line for line in done.output.splitlines() if line.startswith("preempted:")]
+        assert done.returncode == 75 and len(lines) == 1, done.output[-3000:]
+        steps.add(int(lines[0].split("at step ")[1].split(" ")[0]))
+    [step] = steps  # both stopped at the same step, and it is the one checkpointed
+    assert [int(d.name) for d in (workdir / "checkpoints").iterdir() if d.name.isdigit()] == [step]
