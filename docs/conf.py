@@ -75,7 +75,8 @@ def _gallery(dataset: str, report: dict) -> str:
 
 
 # The comparison's table has 17 columns, more than a page's text column shows: the site splits it
-# into what it costs and how good the samples are, each row led by its family.
+# into the samples' quality, the likelihood and the cost, each row led by its family.
+LIKELIHOOD_COLUMNS = ("test likelihood", "kind")
 COST_COLUMNS = ("params", "steps x batch", "train s", "eval s", "NFE/sample", "s / 1k samples",
                 "loss var")
 
@@ -86,18 +87,21 @@ def _split_table(markdown: str) -> str:
     rest = [line for line in lines if not line.startswith("|")]
     cells = [[c.strip() for c in line.strip("|").split("|")] for line in table]
     head = cells[0]
-    unknown = set(COST_COLUMNS) - set(head)
+    unknown = set(LIKELIHOOD_COLUMNS + COST_COLUMNS) - set(head)
     if unknown:
         raise ValueError(f"experiments.compare.markdown_table has no columns {sorted(unknown)}")
+    likelihood = [0] + [head.index(c) for c in LIKELIHOOD_COLUMNS]
     cost = [0] + [head.index(c) for c in COST_COLUMNS]
-    quality = [0] + [i for i, c in enumerate(head) if i and c not in COST_COLUMNS]
+    split = LIKELIHOOD_COLUMNS + COST_COLUMNS
+    samples = [0] + [i for i, c in enumerate(head) if i and c not in split]
 
     def columns(keep):
         rows = [[row[i] for i in keep] for row in cells]
         rows[1] = ["---"] * len(keep)
         return "\n".join("| " + " | ".join(row) + " |" for row in rows)
 
-    tables = f"**Samples and likelihood**\n\n{columns(quality)}\n\n**Cost**\n\n{columns(cost)}\n"
+    tables = (f"**Samples**\n\n{columns(samples)}\n\n**Likelihood**\n\n{columns(likelihood)}\n\n"
+              f"**Cost**\n\n{columns(cost)}\n")
     return tables + "\n".join(rest)
 
 
