@@ -14,10 +14,16 @@ from experiments.benchmarks import all as all_benchmarks
 from experiments.benchmarks import harness
 
 
-# The train-step script compiles one step of every family (71 s of the default suite's 10 minutes);
-# each family's own tests compile and check its step, so that script's smoke run is a slow check.
+# The train-step script compiles one step of every family (71 s of the default suite's 10 minutes)
+# and the sampling script every family's sampler (6.5% of the default suite's test time, its largest
+# test, 2026-12-08); each family's own tests compile and check those, so these smoke runs are slow
+# checks.
+SLOW_SCRIPTS = {"train_step", "sampling"}
+
+
 @pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=pytest.mark.slow) if n == "train_step" else n for n in all_benchmarks.SCRIPTS]
+    "name",
+    [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_SCRIPTS else n for n in all_benchmarks.SCRIPTS],
 )
 def test_quick_benchmark_prints_a_json_summary(name, capsys):
     rows = importlib.import_module(f"experiments.benchmarks.{name}").main(["--quick"])
