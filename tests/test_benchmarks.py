@@ -23,7 +23,10 @@ SLOW_SCRIPTS = {"train_step", "sampling"}
 
 @pytest.mark.parametrize(
     "name",
-    [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_SCRIPTS else n for n in all_benchmarks.SCRIPTS],
+    [
+        pytest.param(n, marks=pytest.mark.slow) if n in SLOW_SCRIPTS else n
+        for n in all_benchmarks.SCRIPTS
+    ],
 )
 def test_quick_benchmark_prints_a_json_summary(name, capsys):
     rows = importlib.import_module(f"experiments.benchmarks.{name}").main(["--quick"])
