@@ -199,8 +199,10 @@ def _undocumented(module) -> list[str]:
     missing = []
     for name in module.__all__:
         obj = getattr(module, name)
-        defined_here = getattr(obj, "__module__", None) == module.__name__
-        if defined_here and getattr(obj, "__name__", "") == name:
+        owner = getattr(obj, "__module__", None)
+        if owner != module.__name__ and getattr(obj, "__name__", "") == name:
+            continue  # re-exported from another module, whose own check covers it
+        if owner == module.__name__ and getattr(obj, "__name__", "") == name:
             doc = (obj.__doc__ or "").strip()
             # NamedTuple and dataclass fill in "Name(field, ...)" when the author wrote nothing.
             if not doc or doc.startswith(f"{name}("):
