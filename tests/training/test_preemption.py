@@ -76,7 +76,8 @@ def _leaves(path):
         return [f[k] for k in sorted(f.files, key=lambda s: int(s.split("_")[1]))]
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
+@pytest.mark.slow  # three training processes each: about a minute
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
 def test_a_stopped_run_checkpoints_its_step_and_resumes_bit_exactly(tmp_path, signum):
     workdir = tmp_path / "run"
     proc = _start(workdir, tmp_path / "unused.npz")
