@@ -39,6 +39,7 @@ import jax
 import numpy as np
 
 from experiments import grids, run
+from genjax import training
 from genjax.training.checkpoint import RESUMABLE_KEYS, config_differences
 
 FAMILIES = ("rbm", "dbm", "vae", "gan", "flow", "pixelcnn", "diffusion", "flow_matching", "consistency", "ldm")
@@ -351,9 +352,13 @@ def markdown_table(report: dict[str, Any]) -> str:
         f"x{report['devices']}, {report['date']}. FID/KID/precision/recall/coverage: "
         f"{'; '.join(provenance)} (k = 5 neighbours"
         + (f"; extractor: {', '.join(extractors)}" if extractors else "")
-        + "). Samples come from the parameter average (its model state recomputed for it) unless a row's "
-        "`eval.weights` says `raw`; 'FID other weights' scores the other set the same way. "
-        "These are not Inception FIDs and are not comparable "
+        + "). "
+        + ("Samples come from the parameter average (its model state recomputed for it) unless a row's "
+           "`eval.weights` says `raw`; 'FID other weights' scores the other set the same way. "
+           if any("by_weights" in r for r in report["rows"]) else
+           "Samples come from the parameter average, a fixed-decay EMA started at step 0 (before the "
+           "average's ramp-up). ")
+        + "These are not Inception FIDs and are not comparable "
         "with other papers' FIDs. "
         + (f"{', '.join(binary)} are judged against the binarized test images (threshold 0.5) and their "
            "likelihood is nats per binarized image; the other " if binary else "The ")
@@ -378,7 +383,9 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     try:
         report = compare(args.workdir, args.budget, tuple(args.only), args.dataset)
-    except (ValueError, run.RunError) as err:
+    except training.Preempted as stop:  # the row in training is checkpointed; a rerun resumes it
+        parser.exit(training.PREEMPTED_EXIT_STATUS, f"preempted: {stop}\n")
+    except (ValueError, run.RunError, training.WorkdirLockedError) as err:
         parser.exit(2, f"error: {err}\n")
     print(markdown_table(report))
     print(f"wrote {args.workdir}/report.md, report.json, samples.png")
