@@ -11,8 +11,6 @@ from genjax.training.averaging import (
 )
 from genjax.training.checkpoint import Checkpointer, CheckpointError, ConfigMismatchError
 from genjax.training.loop import NonFiniteError, fit
-from genjax.training.preemption import PREEMPTED_EXIT_STATUS, Preempted, StopRequest
-from genjax.training.workdir import WorkdirError, WorkdirLock, WorkdirLockedError, check_writable
 from genjax.training.parallel import (
     CPU_EIGEN_CONVOLUTIONS,
     CPU_NO_YNNPACK,
@@ -20,8 +18,10 @@ from genjax.training.parallel import (
     replicate,
     unreplicate,
 )
+from genjax.training.preemption import PREEMPTED_EXIT_STATUS, Preempted, StopRequest
 from genjax.training.step import make_train_step
 from genjax.training.train_state import TrainState, create_train_state
+from genjax.training.workdir import WorkdirError, WorkdirLock, WorkdirLockedError, check_writable
 
 __all__ = [
     "TrainState",

@@ -16,8 +16,6 @@ from genjax.base import Model
 from genjax.training.averaging import EMA_RAMPUP
 from genjax.training.checkpoint import Checkpointer, ConfigMismatchError, config_differences
 from genjax.training.logging import MetricWriter
-from genjax.training.preemption import Preempted, StopRequest
-from genjax.training.workdir import WorkdirLock, check_writable
 from genjax.training.parallel import (
     Mode,
     compile_step,
@@ -26,8 +24,16 @@ from genjax.training.parallel import (
     to_global,
     unreplicate,
 )
+from genjax.training.preemption import Preempted, StopRequest
 from genjax.training.step import GRAD_NORM_KEY, make_train_step
 from genjax.training.train_state import Optimizer, TrainState, create_train_state
+from genjax.training.workdir import (
+    WorkdirError,
+    WorkdirLock,
+    WorkdirLockedError,
+    check_writable,
+    refusal,
+)
 from genjax.typing import Batch, Metrics, PRNGKey
 
 __all__ = ["fit", "NonFiniteError", "PMAP_AXIS", "Preempted"]
@@ -142,6 +148,32 @@ def _to_devices(
     )
 
 
+def _claim_workdir(workdir: str, resources: contextlib.ExitStack) -> None:
+    """Checks that ``workdir`` can be written (every process) and takes its lock (process 0) into
+    ``resources``. Several processes agree: when any of them fails, every one raises, its own error
+    or one naming the process that failed, so that none goes on to wait for the others."""
+    error: Optional[Exception] = None
+    try:
+        check_writable(workdir)
+        if jax.process_index() == 0:
+            resources.enter_context(WorkdirLock(workdir))
+    except (WorkdirError, WorkdirLockedError) as err:
+        error = err
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        code = 0 if error is None else 2 if isinstance(error, WorkdirLockedError) else 1
+        codes = np.asarray(multihost_utils.process_allgather(np.int32(code))).reshape(-1)
+        if error is None and codes.any():
+            failed = int(np.flatnonzero(codes)[0])
+            if codes[failed] == 2:
+                error = WorkdirLockedError(refusal(workdir))
+            else:
+                error = WorkdirError(f"process {failed} of this run cannot write workdir {workdir} (its error says why)")
+    if error is not None:
+        raise error
+
+
 def fit(
     model: Model,
     optimizer: Optimizer,
@@ -237,6 +269,8 @@ def fit(
       ConfigMismatchError: resuming with an incompatible config (the message names the keys).
       CheckpointError: the latest checkpoint is damaged or of another structure.
       Preempted: a stop was requested; the message names the step checkpointed.
+      WorkdirError: the workdir is a file or cannot be written (any process of the run).
+      WorkdirLockedError: another live run is training into the workdir (the message names it).
     """
     for name, every in (("log_every", log_every), ("checkpoint_every", checkpoint_every), ("num_steps", num_steps)):
         if every < 1:
@@ -248,12 +282,9 @@ def fit(
             f"mode 'jit' trains on one device, but this run has {jax.process_count()} processes; "
             "use 'shard' or 'pmap'"
         )
-    resources = contextlib.ExitStack()
-    if workdir is not None:
-        check_writable(workdir)
-        if jax.process_index() == 0:
-            resources.enter_context(WorkdirLock(workdir))
-    with resources:
+    with contextlib.ExitStack() as resources:
+        if workdir is not None:
+            _claim_workdir(workdir, resources)
         stop = resources.enter_context(StopRequest(preemption and workdir is not None))
         devices = list(devices) if devices is not None else jax.devices()
         mesh = data_mesh(devices) if mode == "shard" else None
@@ -324,7 +355,7 @@ def fit(
                 step += steps_per_call
                 window_steps += steps_per_call
                 bar.update(steps_per_call)
-                stopping = step < num_steps and stop.requested(step)
+                stopping = stop.requested() and step < num_steps
                 log_now = step % log_every == 0 or step == num_steps or stopping
                 save_now = checkpointer is not None and (step % checkpoint_every == 0 or step == num_steps or stopping)
                 if not (log_now or save_now):

@@ -5,13 +5,15 @@
 step and raises :class:`Preempted`, so a rerun of the same command resumes there. One process
 watches the signals itself. Several processes must stop at the same step, so they use JAX's
 preemption sync point instead: its notifier catches SIGTERM on any process and every process
-reaches the sync point at the same step (``jax.experimental.multihost_utils``).
+reaches the sync point after the same call (``jax.experimental.multihost_utils``).
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
+import warnings
 from typing import Any, Optional
 
 import jax
@@ -24,7 +26,8 @@ neither a failure (1), bad input (2) nor a kill by signal (128 + n) uses."""
 
 
 class Preempted(Exception):
-    """Training stopped on request after checkpointing ``step`` (of ``num_steps``) in ``checkpoints``."""
+    """Training stopped on request after checkpointing ``step`` (of ``num_steps``) in
+    ``checkpoints``."""
 
     def __init__(self, step: int, num_steps: int, checkpoints: str):
         self.step, self.num_steps, self.checkpoints = step, num_steps, checkpoints
@@ -35,12 +38,20 @@ class Preempted(Exception):
 
 
 class StopRequest:
-    """``with StopRequest(enabled) as stop: ... stop.requested(step)``.
+    """``with StopRequest(enabled) as stop: ... stop.requested()`` after every compiled call.
 
-    In one process it installs SIGTERM and SIGINT handlers for the block (the main thread only,
-    where Python delivers signals; the previous handlers come back on exit): the first signal asks
-    to stop, a second SIGINT interrupts at once. In several processes it installs nothing: JAX's
-    preemption notifier catches SIGTERM.
+    One process: SIGTERM and SIGINT handlers for the block (installed from the main thread only,
+    where Python delivers signals; the previous handlers come back on exit). The first signal asks
+    to stop; a second SIGINT interrupts at once (``KeyboardInterrupt``).
+
+    Several processes: JAX's preemption notifier (started by ``jax.distributed.initialize``) catches
+    SIGTERM in C++ on whichever process gets it, and the processes agree through the coordination
+    service on one call to stop after: the one after the furthest any of them had reached
+    (``multihost_utils.reached_preemption_sync_point``). Its counter is the number of calls this
+    block has asked about, 1, 2, 3, ..., the same on every process whatever the step, the resumed
+    start or the steps per call. SIGINT is forwarded to that notifier as a SIGTERM to this process.
+    Without JAX's preemption service (``jax_enable_preemption_service`` off) nothing is installed
+    and a warning says so.
     """
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -48,6 +59,8 @@ class StopRequest:
     def __init__(self, enabled: bool = True):
         self.enabled = enabled
         self.received: Optional[int] = None
+        self.calls = 0
+        self._synced = False
         self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame) -> None:
@@ -55,10 +68,32 @@ class StopRequest:
             raise KeyboardInterrupt
         self.received = signum
 
+    def _forward(self, signum: int, frame) -> None:
+        if self.received == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.received = signum
+        os.kill(os.getpid(), signal.SIGTERM)  # JAX's notifier (a C++ handler) takes it from here
+
     def __enter__(self) -> "StopRequest":
-        if self.enabled and jax.process_count() == 1 and threading.current_thread() is threading.main_thread():
-            for signum in self.SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._handle)
+        self.calls = 0
+        if not self.enabled:
+            return self
+        if jax.process_count() == 1:
+            handlers = {signum: self._handle for signum in self.SIGNALS}
+        else:
+            from jax.experimental import multihost_utils
+
+            try:
+                multihost_utils.reached_preemption_sync_point(0)  # the counter's start; no stop yet
+            except RuntimeError as err:  # the preemption service is off
+                message = f"fit cannot stop cleanly on SIGTERM in this multi-process run: {err}"
+                warnings.warn(message, stacklevel=2)
+                return self
+            self._synced = True
+            handlers = {signal.SIGINT: self._forward}
+        if threading.current_thread() is threading.main_thread():
+            for signum, handler in handlers.items():
+                self._previous[signum] = signal.signal(signum, handler)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -66,13 +101,12 @@ class StopRequest:
             signal.signal(signum, handler)
         self._previous = {}
 
-    def requested(self, step: int) -> bool:
-        """Whether to stop after ``step``; in several processes a collective decision that every
-        process must ask for at the same steps."""
-        if not self.enabled:
-            return False
-        if jax.process_count() > 1:
+    def requested(self) -> bool:
+        """Whether to stop after the call just made. In several processes a collective decision:
+        every process must ask once after each call."""
+        self.calls += 1
+        if self._synced:
             from jax.experimental import multihost_utils
 
-            return bool(multihost_utils.reached_preemption_sync_point(step))
+            return bool(multihost_utils.reached_preemption_sync_point(self.calls))
         return self.received is not None

@@ -155,3 +155,57 @@ def test_a_workdir_of_another_family_is_refused_naming_both(tmp_path):
     with pytest.raises(training.ConfigMismatchError, match="checkpoints are of a 'vae' run and this config is 'gan'"):
         training.fit(_gaussian.make_gaussian(), _gaussian.OPTIMIZER, _gaussian.minibatches(x, 32),
                      config={"family": "gan"}, **kwargs)
+
+
+class _SyncPoint:
+    """JAX's preemption sync point as its C++ protocol behaves: each process's counter is the last
+    value it passed; a notice sets the stop at one past the furthest counter."""
+
+    def __init__(self):
+        self.counter, self.stop_at, self.asked = 0, None, []
+
+    def __call__(self, counter):
+        self.asked.append(counter)
+        self.counter = counter
+        return counter == self.stop_at
+
+    def notice(self):
+        self.stop_at = self.counter + 1
+
+
+def test_several_processes_count_calls_for_the_sync_point(monkeypatch):
+    # The counter is the number of calls asked about, 1, 2, 3, ... whatever the step, the resumed
+    # start or the steps per call: one past the furthest counter is always a call every process
+    # makes (a step counter would skip it with two steps per call, and a notice before the first
+    # call would set it to 1, a step a resumed run never reaches).
+    from jax.experimental import multihost_utils
+
+    sync = _SyncPoint()
+    monkeypatch.setattr(multihost_utils, "reached_preemption_sync_point", sync)
+    monkeypatch.setattr(jax, "process_count", lambda: 2)
+    previous = signal.getsignal(signal.SIGINT)
+    with training.StopRequest() as stop:
+        assert signal.getsignal(signal.SIGINT) == stop._forward  # Ctrl-C goes to JAX's notifier
+        sync.notice()  # before the first call
+        assert stop.requested()
+        sync.notice()
+        assert [stop.requested() for _ in range(3)] == [True, False, False]
+    assert sync.asked == [0, 1, 2, 3, 4] and signal.getsignal(signal.SIGINT) is previous
+
+
+def test_without_flock_a_lock_line_of_a_dead_process_is_taken_over(tmp_path, monkeypatch):
+    # Some network and FUSE filesystems have no flock: the holder's line decides.
+    def no_flock(fd, op):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(training.workdir.fcntl, "flock", no_flock)
+    lock_file = tmp_path / training.workdir.LOCK_FILE
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = __import__("socket").gethostname()
+    lock_file.write_text(f"pid {int(gone.stdout)} on {host} (started 2026-01-01T00:00:00)\n")
+    with training.WorkdirLock(str(tmp_path)):
+        assert lock_file.read_text().startswith(f"pid {os.getpid()} on {host}")
+    for holder in (f"pid {os.getppid()} on {host}", f"pid {os.getpid()} on some-other-host"):
+        lock_file.write_text(holder + " (started 2026-01-01T00:00:00)\n")
+        with pytest.raises(training.WorkdirLockedError, match=rf"being trained by {holder} .*delete "):
+            training.WorkdirLock(str(tmp_path)).__enter__()
