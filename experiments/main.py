@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import sys
 import threading
-import time
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -74,7 +73,9 @@ def _start_distributed() -> None:
     watchdog.daemon = True
     watchdog.start()
     try:
-        jax.distributed.initialize(*explicit, initialization_timeout=timeout + 60)
+        # JAX's own heartbeat timeout stays well above --partner_timeout: when it fires, JAX aborts.
+        jax.distributed.initialize(*explicit, initialization_timeout=timeout + 60,
+                                   heartbeat_timeout_seconds=max(100, 3 * FLAGS.partner_timeout))
     except (ValueError, RuntimeError) as err:  # e.g. --distributed where no cluster is detected
         _fail(f"cannot start the distributed runtime: {str(err).splitlines()[0] if str(err) else err!r}")
     finally:
@@ -83,8 +84,14 @@ def _start_distributed() -> None:
 
     from experiments import partners
 
-    partners.watch_partners(distributed.global_state.client, jax.process_index(), jax.process_count(),
-                            _partner_died, timeout_s=FLAGS.partner_timeout)
+    global _PARTNERS
+    _PARTNERS = partners.PartnerWatch(distributed.global_state.client, jax.process_index(),
+                                      jax.process_count(), _partner_died,
+                                      timeout_s=FLAGS.partner_timeout).start()
+
+
+_PARTNERS = None
+"""The dead-partner watcher of a multi-process run (``experiments.partners.PartnerWatch``)."""
 
 
 def _partner_died(index: int) -> None:
@@ -92,17 +99,19 @@ def _partner_died(index: int) -> None:
     barrier (which would wait for the dead process until the heartbeat timeout, then abort)."""
     import jax
 
-    print(f"error: process {index} of {jax.process_count()} stopped (no sign of life for "
-          f"{FLAGS.partner_timeout} s); rerun all {jax.process_count()} processes with the same command: "
-          f"{_resume_point()}", file=sys.stderr, flush=True)
+    count = jax.process_count()
+    print(f"error: process {index} of {count} stopped (no sign of life for {FLAGS.partner_timeout} s); "
+          f"rerun all {count} processes with the same command{_resume_point()}", file=sys.stderr, flush=True)
     os._exit(PARTNER_DIED_EXIT_STATUS)
 
 
 def _resume_point() -> str:
-    """Where a rerun of this command starts: the latest checkpoint of the workdir, if any."""
+    """Where a rerun of a training command starts: the latest checkpoint of the workdir, if any."""
+    if FLAGS.mode != "train":
+        return ""
     directory = os.path.join(FLAGS.workdir, "checkpoints")
     steps = [int(d) for d in os.listdir(directory) if d.isdigit()] if os.path.isdir(directory) else []
-    return f"training resumes from step {max(steps)}" if steps else "training starts again (no checkpoint yet)"
+    return f": training resumes from step {max(steps)}" if steps else ": training starts again (no checkpoint yet)"
 
 
 def _run(argv) -> None:
@@ -128,20 +137,16 @@ def _run(argv) -> None:
     except training.Preempted as stop:
         print(f"preempted: {stop}", file=sys.stderr, flush=True)
         sys.exit(training.PREEMPTED_EXIT_STATUS)
-    except (run.RunError, ValueError, training.CheckpointError, training.NonFiniteError,
-            training.WorkdirLockedError) as err:
-        # User-facing errors are one line; programming errors keep their traceback.
-        _fail(str(err))
     except Exception as err:
-        import jax
-
-        if jax.process_count() > 1 and isinstance(err, jax.errors.JaxRuntimeError):
-            # A collective failed: a partner died. The partner watcher names it within its timeout.
-            time.sleep(FLAGS.partner_timeout + 5)
-            print(f"error: a collective of this {jax.process_count()}-process run failed (a partner "
-                  f"stopped); rerun all of them with the same command: {_resume_point()}",
-                  file=sys.stderr, flush=True)
-            os._exit(PARTNER_DIED_EXIT_STATUS)
+        if _PARTNERS is not None:
+            # A collective with a dead partner fails too (gloo: "connection reset by peer"), or
+            # with an error of its own: the dead partner is the line to print, so the watcher has
+            # its say first. It returns at once when every partner is alive.
+            _PARTNERS.confirm()
+        if isinstance(err, (run.RunError, ValueError, training.CheckpointError, training.NonFiniteError,
+                            training.WorkdirLockedError)):
+            # User-facing errors are one line; programming errors keep their traceback.
+            _fail(str(err))
         raise
 
 
