@@ -13,7 +13,9 @@ os.environ["XLA_FLAGS"] = (
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("JAX_DEFAULT_MATMUL_PRECISION", "highest")
 
-import pytest  # noqa: E402  (after the settings above, which must precede any jax import)
+import re  # noqa: E402  (after the settings above, which must precede any jax import)
+
+import pytest  # noqa: E402
 
 # The CI budget (docs/development.md, "CI"): the default suite must fit 10 minutes on a 2-core machine
 # at half the speed of the fastest one seen, and .ci/run 45. These checks are the heaviest of the
@@ -52,9 +54,8 @@ MOVED_TO_SLOW = {
 # Too long for CI's slow stage; `make test-all` runs them. The notebooks are executed by `make docs`
 # in CI all the same (a failing cell fails the build), and the Fashion-MNIST study runs repeat the
 # digits runs of the same code on larger images.
-MOVED_TO_LONG = (
-    "tests/test_notebooks.py::test_notebook_runs[",
-    "tests/test_studies.py::test_study_runs_slow[fashion_mnist-",
+MOVED_TO_LONG = re.compile(
+    r"tests/test_notebooks\.py::test_notebook_runs\[|tests/test_studies\.py::test_study_runs_slow\[.*-fashion_mnist\]"
 )
 
 
@@ -63,5 +64,5 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.nodeid in MOVED_TO_SLOW:
             item.add_marker(pytest.mark.slow)
-        if item.nodeid.startswith(MOVED_TO_LONG):
+        if MOVED_TO_LONG.match(item.nodeid):
             item.add_marker(pytest.mark.long)
